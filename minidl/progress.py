@@ -1,0 +1,74 @@
+"""A small text progress bar for long loops (training epochs, downloads, style-transfer steps).
+
+minidl has no tqdm dependency; this is the ~40-line subset it needs. The bar is redrawn in place on a
+terminal (carriage return) and printed only at the end when stderr is not a terminal (logs, CI), so logs
+stay readable.
+"""
+import sys
+import time
+
+
+class ProgressBar:
+    """``for x in ProgressBar(items, desc="epoch 1"): ...`` or manual ``update(n)`` for byte counts.
+
+    ``postfix`` (a dict or string set by the loop body) is shown after the bar, e.g. the running loss.
+    """
+
+    def __init__(self, iterable=None, total=None, desc="", unit="it", file=None, min_interval=0.1):
+        self.iterable = iterable
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.desc, self.unit = desc, unit
+        self.file = file if file is not None else sys.stderr
+        self.n, self.postfix = 0, ""
+        self.start = self._last_draw = time.perf_counter()
+        self.min_interval = min_interval
+        self.interactive = hasattr(self.file, "isatty") and self.file.isatty()
+
+    def __iter__(self):
+        for item in self.iterable:
+            yield item
+            self.update(1)
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def set_postfix(self, **values):
+        self.postfix = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+
+    def update(self, n=1):
+        self.n += n
+        now = time.perf_counter()
+        if self.interactive and now - self._last_draw >= self.min_interval:
+            self._last_draw = now
+            self.file.write("\r" + self._line(now))
+            self.file.flush()
+
+    def close(self):
+        if self.start is None:  # already closed
+            return
+        self.file.write(("\r" if self.interactive else "") + self._line(time.perf_counter()) + "\n")
+        self.file.flush()
+        self.start = None
+
+    def _line(self, now):
+        elapsed = now - self.start
+        rate = self.n / elapsed if elapsed > 0 else 0.0
+        if self.total:
+            frac = min(self.n / self.total, 1.0)
+            filled = int(frac * 30)
+            bar = f"[{'#' * filled}{'.' * (30 - filled)}] {self.n}/{self.total}"
+        else:
+            bar = f"{self.n}"
+        return f"{self.desc} {bar} {_human(rate)}{self.unit}/s {elapsed:.1f}s {self.postfix}".strip()
+
+
+def _human(x):
+    for suffix in ("", "k", "M", "G"):
+        if abs(x) < 1000:
+            return f"{x:.1f}{suffix}"
+        x /= 1000
+    return f"{x:.1f}T"
