@@ -1,0 +1,311 @@
+"""The autograd engine: ``Tensor``, ``Function`` and reverse-mode ``backward``.
+
+Read this file first. The whole idea of backpropagation fits in it:
+
+1. Every operation on tensors is a ``Function`` with a ``forward`` (arrays in, array out) and a ``backward``
+   (the gradient of the loss with respect to the output in, the gradients with respect to each input out:
+   the chain rule, one op at a time). The ops themselves live in ``ops.py``, ``functional.py`` and
+   ``conv.py``.
+2. ``Function.apply`` runs ``forward`` and, when some input requires a gradient, remembers the function in
+   the output's ``_ctx``. Following ``_ctx.inputs`` from any tensor walks back through the graph that made it.
+3. ``Tensor.backward`` sorts that graph so that each tensor comes after every tensor computed from it
+   (reverse topological order), then walks it once, calling each function's ``backward`` and summing the
+   gradients that reach a tensor along different paths (a tensor used twice gets two contributions).
+
+Gradients are plain NumPy arrays and ``backward`` runs outside the graph, so minidl computes first-order
+gradients only (no grad-of-grad). That is a deliberate choice: it keeps each backward a few lines of NumPy
+and avoids building a second graph on every step.
+"""
+import contextlib
+
+import numpy as np
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside ``with no_grad():`` nothing is recorded: outputs never require grad, no memory is kept."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class Function:
+    """One differentiable operation. Subclasses define ``forward`` and ``backward`` side by side.
+
+    ``forward(*arrays, **options)`` receives the inputs' ``.data`` (``None`` stays ``None``, e.g. a missing
+    bias) and returns the output array; it may save on ``self`` whatever ``backward`` will need.
+    ``backward(grad)`` receives dL/dy for the output y and returns one gradient per input, each of that
+    input's shape (or ``None`` where no gradient is wanted). ``self.needs_input_grad[i]`` tells whether
+    input ``i`` needs one, so a backward can skip work nobody asked for.
+    """
+
+    def __init__(self, **options):
+        self.options = options
+
+    @classmethod
+    def apply(cls, *inputs, **options):
+        """Run the op on tensors and record it in the graph (unless inside ``no_grad``)."""
+        tensors = [x if x is None or isinstance(x, Tensor) else Tensor(x) for x in inputs]
+        fn = cls()
+        fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
+        arrays = [None if t is None else t.data for t in tensors]
+        try:
+            out = fn.forward(*arrays, **options)
+        except ValueError as e:
+            shapes = ", ".join("None" if a is None else str(a.shape) for a in arrays)
+            raise ValueError(f"{cls.__name__}: {e} (input shapes: {shapes})") from None
+        result = Tensor(out)
+        if _grad_enabled and any(fn.needs_input_grad):
+            result.requires_grad = True
+            result._ctx = fn
+            fn.inputs = tensors
+        return result
+
+    def forward(self, *arrays, **options):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    def release(self):
+        """Drop the saved arrays and the links to the inputs, so memory is freed after backward."""
+        self.__dict__.clear()
+        self.inputs = None
+
+    @property
+    def released(self):
+        return getattr(self, "inputs", None) is None
+
+
+class Tensor:
+    """An n-dimensional array that remembers how it was computed, so gradients can flow back through it.
+
+    ``data`` is the ``np.ndarray``; ``grad`` is filled by ``backward`` (on leaves, and on any tensor that
+    called ``retain_grad()``); ``requires_grad`` marks tensors whose gradient is wanted. Python numbers and
+    lists become float32; NumPy arrays keep their dtype.
+    """
+
+    __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__ rather than NumPy's add
+
+    def __init__(self, data, requires_grad=False, name=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if not isinstance(data, np.ndarray):
+            data = np.asarray(data)
+            if data.dtype.kind in "fiub":  # Python scalars and lists: float32, like torch.tensor(...)
+                data = data.astype(np.float32)
+        self.data = data
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self._ctx = None  # the Function that produced this tensor (None for leaves)
+        self._retain_grad = False
+
+    # --- array-like surface -------------------------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+
+    def __len__(self):
+        return len(self.data)
+
+    def numpy(self):
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    def detach(self):
+        """A new leaf tensor sharing this one's data, cut off from the graph."""
+        return Tensor(self.data)
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    def retain_grad(self):
+        """Also keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
+        self._retain_grad = True
+        return self
+
+    def requires_grad_(self, flag=True):
+        self.requires_grad = bool(flag)
+        return self
+
+    def zero_grad(self):
+        self.grad = None
+
+    def __repr__(self):
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        name = f", name={self.name!r}" if self.name else ""
+        return f"Tensor({self.data!r}{extra}{name})"
+
+    # --- the backward pass --------------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Compute dself/dx for every tensor x in the graph that requires grad, accumulating into ``x.grad``.
+
+        ``grad`` is dL/dself; it may be omitted only for a single-element tensor (then dL/dself = 1).
+        Gradients add up across calls, as in PyTorch, until ``zero_grad()``. The graph is freed afterwards
+        unless ``retain_graph=True``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() called on a tensor that does not require grad: none of the tensors it was "
+                "computed from has requires_grad=True (or it was computed inside no_grad()), so there is "
+                "no graph to differentiate."
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a single-element output, got shape {self.shape}; "
+                    "pass grad= (dL/d output, same shape) or reduce the output first, e.g. .sum()."
+                )
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {grad.shape}, but the tensor has shape {self.shape}")
+
+        grads = {id(self): grad}  # dL/dt for tensors reached so far, summed over paths
+        for t in self._reverse_topological_order():
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._ctx is None or t._retain_grad:
+                t.grad = g.astype(t.dtype, copy=True) if t.grad is None else t.grad + g
+            if t._ctx is None:
+                continue
+            fn = t._ctx
+            input_grads = fn.backward(g)
+            for inp, needs, ig in zip(fn.inputs, fn.needs_input_grad, input_grads):
+                if needs and ig is not None:
+                    # not in place: `ig` may be the very array another input also received
+                    grads[id(inp)] = ig if id(inp) not in grads else grads[id(inp)] + ig
+            if not retain_graph:
+                fn.release()
+
+    def _reverse_topological_order(self):
+        """Tensors of the graph, each before all the tensors it was computed from.
+
+        An iterative depth-first search (a recursive one would hit Python's recursion limit on a chain of
+        a few thousand ops): a tensor is appended after all its inputs, so the list reversed is the order in
+        which gradients are complete when a tensor is reached.
+        """
+        order, visited = [], set()
+        stack = [(self, False)]
+        while stack:
+            t, inputs_done = stack.pop()
+            if inputs_done:
+                order.append(t)
+                continue
+            if id(t) in visited:
+                continue
+            visited.add(id(t))
+            stack.append((t, True))
+            if t._ctx is not None:
+                if t._ctx.released:
+                    raise RuntimeError(
+                        "Trying to backward through the graph a second time: its saved arrays were freed by "
+                        "the first backward(). Call backward(retain_graph=True) the first time if you need to "
+                        "go through it again."
+                    )
+                stack.extend((x, False) for x in t._ctx.inputs if x is not None and x.requires_grad)
+        order.reverse()
+        return order
+
+    # --- operators: each is a Function in ops.py ----------------------------------------------------
+    def __add__(self, other):
+        return ops.Add.apply(self, other)
+
+    def __radd__(self, other):
+        return ops.Add.apply(other, self)
+
+    def __sub__(self, other):
+        return ops.Sub.apply(self, other)
+
+    def __rsub__(self, other):
+        return ops.Sub.apply(other, self)
+
+    def __mul__(self, other):
+        return ops.Mul.apply(self, other)
+
+    def __rmul__(self, other):
+        return ops.Mul.apply(other, self)
+
+    def __truediv__(self, other):
+        return ops.Div.apply(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.Div.apply(other, self)
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
+            raise TypeError("Tensor ** x supports a scalar exponent only")
+        return ops.Pow.apply(self, exponent=float(exponent))
+
+    def __matmul__(self, other):
+        return ops.MatMul.apply(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.MatMul.apply(other, self)
+
+    def __getitem__(self, index):
+        return ops.GetItem.apply(self, index=index)
+
+    def sum(self, axis=None, keepdims=False):
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.Reshape.apply(self, shape=shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return ops.Transpose.apply(self, axes=axes or None)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def exp(self):
+        return ops.Exp.apply(self)
+
+    def log(self):
+        return ops.Log.apply(self)
+
+    def sqrt(self):
+        return ops.Sqrt.apply(self)
+
+    def relu(self):
+        return functional.relu(self)
+
+    def sigmoid(self):
+        return functional.sigmoid(self)
+
+    def tanh(self):
+        return functional.tanh(self)
+
+
+# ops.py and functional.py subclass Function and build Tensors, so they are imported once both exist.
+from . import functional, ops  # noqa: E402
