@@ -1,0 +1,200 @@
+"""Neural-network ops: activations, losses, ``linear`` and ``dropout`` (import as ``F``).
+
+Each op is a ``Function`` (forward and backward side by side, backward math in the docstring) plus a
+lowercase function that applies it, as in ``torch.nn.functional``. Notation: y the output, g = dL/dy.
+Convolution and pooling live in ``conv.py`` and are re-exported here.
+"""
+import numpy as np
+from scipy.special import expit
+
+from . import random
+from .tensor import Function, Tensor
+
+
+class ReLU(Function):
+    """y = max(x, 0).   dL/dx = g ⊙ [x > 0]  (the kink at 0 gets gradient 0, as in PyTorch)."""
+
+    def forward(self, x):
+        y = np.maximum(x, 0)
+        self.y = y
+        return y
+
+    def backward(self, g):
+        return (g * (self.y > 0),)
+
+
+class Sigmoid(Function):
+    """y = σ(x) = 1 / (1 + e⁻ˣ).   dL/dx = g ⊙ y ⊙ (1 - y)."""
+
+    def forward(self, x):
+        self.y = expit(x)  # scipy's expit never overflows, unlike 1 / (1 + np.exp(-x))
+        return self.y
+
+    def backward(self, g):
+        return (g * self.y * (1 - self.y),)
+
+
+class Tanh(Function):
+    """y = tanh x.   dL/dx = g ⊙ (1 - y²)."""
+
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, g):
+        return (g * (1 - self.y * self.y),)
+
+
+class Softmax(Function):
+    """y_i = e^{x_i} / Σ_j e^{x_j} along ``axis``.
+
+    The Jacobian is dy_i/dx_k = y_i (δ_ik - y_k), so dL/dx = y ⊙ (g - Σ_i g_i y_i).
+    The max is subtracted before exponentiating: it cancels in the ratio and keeps e^x from overflowing.
+    """
+
+    def forward(self, x, axis=-1):
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        self.y, self.axis = e / e.sum(axis=axis, keepdims=True), axis
+        return self.y
+
+    def backward(self, g):
+        return (self.y * (g - (g * self.y).sum(axis=self.axis, keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    """y = x - logΣexp(x) along ``axis``, computed as (x - m) - log Σ e^{x - m} with m = max x (stable).
+
+    dy_i/dx_k = δ_ik - softmax(x)_k, so dL/dx = g - softmax(x) ⊙ Σ_i g_i.
+    """
+
+    def forward(self, x, axis=-1):
+        shifted = x - x.max(axis=axis, keepdims=True)
+        self.y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        self.axis = axis
+        return self.y
+
+    def backward(self, g):
+        return (g - np.exp(self.y) * g.sum(axis=self.axis, keepdims=True),)
+
+
+class CrossEntropy(Function):
+    """L = -(1/N) Σ_n log softmax(z_n)[t_n] for logits z (N, C) and integer labels t (N,).
+
+    Fusing log-softmax with the loss gives the famous simple gradient
+        dL/dz = (softmax(z) - onehot(t)) / N   (times the incoming g, a scalar),
+    and avoids ever taking the log of a probability that underflowed to 0.
+    """
+
+    def forward(self, logits, labels):
+        if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+            raise ValueError(f"cross_entropy expects logits (N, C) and labels (N,), got {logits.shape} and {labels.shape}")
+        if labels.dtype.kind not in "iu":
+            raise ValueError(f"cross_entropy expects integer class labels, got dtype {labels.dtype}")
+        n, c = logits.shape
+        if n and (labels.min() < 0 or labels.max() >= c):
+            raise ValueError(f"cross_entropy: labels must lie in [0, {c - 1}], got values from {labels.min()} to {labels.max()}")
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        self.log_probs, self.labels = log_probs, labels
+        return np.asarray(-log_probs[np.arange(n), labels].mean(), dtype=logits.dtype)
+
+    def backward(self, g):
+        n = len(self.labels)
+        dz = np.exp(self.log_probs)
+        dz[np.arange(n), self.labels] -= 1
+        dz *= g / n
+        return dz, None
+
+
+class MSELoss(Function):
+    """L = (1/n) Σ (a - b)², n the number of elements.   dL/da = 2 g (a - b) / n,  dL/db = -dL/da."""
+
+    def forward(self, a, b):
+        if a.shape != b.shape:
+            raise ValueError(f"mse_loss: shapes {a.shape} and {b.shape} differ")
+        self.diff = a - b
+        return np.asarray(np.mean(self.diff * self.diff), dtype=self.diff.dtype)
+
+    def backward(self, g):
+        da = self.diff * (2 * g / self.diff.size)
+        return da, -da if self.needs_input_grad[1] else None
+
+
+class Linear(Function):
+    """y = x Wᵀ + b for x (..., in), W (out, in) as in PyTorch, b (out,).
+
+        dL/dx = g W          dL/dW = gᵀ x (summed over all leading axes)          dL/db = Σ g
+    """
+
+    def forward(self, x, weight, bias=None):
+        if x.shape[-1] != weight.shape[1]:
+            raise ValueError(f"linear: input has {x.shape[-1]} features but weight {weight.shape} expects {weight.shape[1]}")
+        self.x, self.weight = x, weight
+        y = x @ weight.T
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, g):
+        dx = g @ self.weight if self.needs_input_grad[0] else None
+        g2 = g.reshape(-1, g.shape[-1])
+        dw = g2.T @ self.x.reshape(-1, self.x.shape[-1]) if self.needs_input_grad[1] else None
+        db = g2.sum(axis=0) if self.needs_input_grad[2] else None
+        return dx, dw, db
+
+
+class Dropout(Function):
+    """Inverted dropout: y = x ⊙ m / (1 - p), m_i ~ Bernoulli(1 - p).   dL/dx = g ⊙ m / (1 - p).
+
+    Scaling at training time keeps E[y] = x, so evaluation needs no rescaling.
+    """
+
+    def forward(self, x, p):
+        self.scaled_mask = (random.generator().random(x.shape) >= p).astype(x.dtype) / (1 - p)
+        return x * self.scaled_mask
+
+    def backward(self, g):
+        return (g * self.scaled_mask,)
+
+
+def relu(x):
+    return ReLU.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def softmax(x, axis=-1):
+    return Softmax.apply(x, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    return LogSoftmax.apply(x, axis=axis)
+
+
+def cross_entropy(logits, labels):
+    """Mean cross-entropy between logits (N, C) and integer labels (N,); labels never need grad."""
+    labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    return CrossEntropy.apply(logits, Tensor(labels))
+
+
+def mse_loss(a, b):
+    return MSELoss.apply(a, b)
+
+
+def linear(x, weight, bias=None):
+    return Linear.apply(x, weight, bias)
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability ``p`` during training (identity when not training or p == 0)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x if isinstance(x, Tensor) else Tensor(x)
+    return Dropout.apply(x, p=p)

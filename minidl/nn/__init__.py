@@ -1,0 +1,4 @@
+"""Layers and models built from ops: ``Module``, ``Parameter`` and the layers users compose."""
+from . import init
+from .layers import Dropout, Flatten, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .module import Module, Parameter
