@@ -1,0 +1,154 @@
+"""Every op's backward against central finite differences (float64), and the check that none is missing.
+
+``CASES`` maps each ``Function`` subclass to one or more cases ``(fn, inputs)``; ``fn(*inputs)`` must use
+that op. Inputs of max-like ops are permutations (no ties), where finite differences would be meaningless.
+"""
+import importlib
+import pkgutil
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl import Function, Tensor, gradcheck
+from minidl import functional as F
+from minidl import ops
+
+rng = np.random.default_rng(0)
+
+
+def randn(*shape):
+    return rng.standard_normal(shape)
+
+
+def positive(*shape):
+    return rng.uniform(0.5, 2.0, shape)
+
+
+def distinct(*shape):
+    """Values without ties and away from each other by more than the finite-difference step."""
+    return rng.permutation(np.prod(shape)).reshape(shape) / 10.0 + 0.05
+
+
+def away_from_zero(*shape):
+    """For ReLU: no input within the finite-difference step of the kink at 0."""
+    x = randn(*shape)
+    return np.where(np.abs(x) < 0.1, 0.5, x)
+
+
+labels = np.array([0, 2, 1, 2, 0])
+
+CASES = {
+    ops.Add: [
+        (lambda a, b: a + b, [randn(3, 4), randn(3, 4)]),
+        (lambda a, b: a + b, [randn(3, 4), randn(4)]),  # broadcasting over rows
+        (lambda a, b: a + b, [randn(2, 1, 4), randn(3, 1)]),  # both sides broadcast
+        (lambda a: a + a * a, [randn(3)]),  # a reused node: contributions from two paths add up
+    ],
+    ops.Sub: [(lambda a, b: a - b, [randn(3, 4), randn(3, 1)]), (lambda a: 2.0 - a, [randn(3)])],
+    ops.Mul: [(lambda a, b: a * b, [randn(3, 4), randn(4)]), (lambda a: a * 3.0, [randn(2, 3)])],
+    ops.Div: [(lambda a, b: a / b, [randn(3, 4), positive(3, 1)]), (lambda a: 1.0 / a, [positive(4)])],
+    ops.Neg: [(lambda a: -a, [randn(3, 2)])],
+    ops.Pow: [(lambda a: a**3, [randn(3, 2)]), (lambda a: a**-0.5, [positive(4)])],
+    ops.Exp: [(lambda a: a.exp(), [randn(3, 2)])],
+    ops.Log: [(lambda a: a.log(), [positive(3, 2)])],
+    ops.Sqrt: [(lambda a: a.sqrt(), [positive(3, 2)])],
+    ops.MatMul: [
+        (lambda a, b: a @ b, [randn(3, 4), randn(4, 2)]),
+        (lambda a, b: a @ b, [randn(2, 3, 4), randn(2, 4, 5)]),  # batched
+        (lambda a, b: a @ b, [randn(2, 3, 4), randn(4, 5)]),  # batch broadcast on the right
+        (lambda a, b: a @ b, [randn(4), randn(4, 3)]),  # 1-D left operand
+        (lambda a, b: a @ b, [randn(2, 3, 4), randn(4)]),  # 1-D right operand
+    ],
+    ops.Sum: [
+        (lambda a: a.sum(), [randn(3, 4)]),
+        (lambda a: a.sum(axis=1), [randn(3, 4)]),
+        (lambda a: a.sum(axis=(0, 2), keepdims=True), [randn(2, 3, 4)]),
+    ],
+    ops.Mean: [(lambda a: a.mean(), [randn(3, 4)]), (lambda a: a.mean(axis=-1, keepdims=True), [randn(3, 4)])],
+    ops.Max: [
+        (lambda a: a.max(), [distinct(3, 4)]),
+        (lambda a: a.max(axis=0), [distinct(3, 4)]),
+        (lambda a: a.max(axis=1, keepdims=True), [distinct(2, 3, 4)]),
+    ],
+    ops.Reshape: [(lambda a: a.reshape(6, 2), [randn(3, 4)]), (lambda a: a.reshape((2, -1)), [randn(3, 4)])],
+    ops.Transpose: [(lambda a: a.T, [randn(3, 4)]), (lambda a: a.transpose(2, 0, 1), [randn(2, 3, 4)])],
+    ops.GetItem: [
+        (lambda a: a[1:, ::2], [randn(3, 4)]),
+        (lambda a: a[np.array([0, 2, 0])], [randn(3, 4)]),  # a repeated row gets both gradients
+    ],
+    F.ReLU: [(F.relu, [away_from_zero(3, 4)])],
+    F.Sigmoid: [(F.sigmoid, [randn(3, 4)])],
+    F.Tanh: [(F.tanh, [randn(3, 4)])],
+    F.Softmax: [(F.softmax, [randn(3, 4)]), (lambda a: F.softmax(a, axis=0), [randn(3, 4)])],
+    F.LogSoftmax: [(F.log_softmax, [randn(3, 4)]), (lambda a: F.log_softmax(a, axis=0), [randn(3, 4)])],
+    F.CrossEntropy: [(lambda z: F.cross_entropy(z, labels), [randn(5, 3)])],
+    F.MSELoss: [(F.mse_loss, [randn(3, 4), randn(3, 4)])],
+    F.Linear: [
+        (F.linear, [randn(5, 4), randn(3, 4), randn(3)]),
+        (F.linear, [randn(2, 5, 4), randn(3, 4), randn(3)]),  # extra leading axis
+        (lambda x, w: F.linear(x, w), [randn(5, 4), randn(3, 4)]),  # no bias
+    ],
+}
+
+
+def _dropout_case():
+    def fn(x):  # reseeding makes every evaluation draw the same mask
+        minidl.manual_seed(3)
+        return F.dropout(x, 0.4, training=True)
+    return fn
+
+
+CASES[F.Dropout] = [(_dropout_case(), [randn(4, 5)])]
+
+
+def all_functions():
+    """Every Function subclass defined anywhere in the minidl package."""
+    for info in pkgutil.walk_packages(minidl.__path__, "minidl."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    found, stack = set(), [Function]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub.__module__.startswith("minidl.") and sub not in found:
+                found.add(sub)
+                stack.append(sub)
+    return found
+
+
+@pytest.mark.parametrize(
+    "fn,inputs",
+    [case for cases in CASES.values() for case in cases],
+    ids=[f"{cls.__name__}-{i}" for cls, cases in CASES.items() for i in range(len(cases))],
+)
+def test_gradcheck(fn, inputs):
+    assert gradcheck(fn, *inputs)
+
+
+def test_every_op_has_a_gradcheck_case():
+    missing = sorted(f"{c.__module__}.{c.__name__}" for c in all_functions() - set(CASES))
+    assert not missing, f"ops without a gradcheck case: {missing}"
+
+
+def test_gradcheck_detects_a_wrong_backward():
+    class BadSquare(Function):
+        def forward(self, x):
+            self.x = x
+            return x * x
+
+        def backward(self, g):
+            return (g * self.x,)  # should be 2x
+
+    with pytest.raises(AssertionError, match=r"input 0 .*index"):
+        gradcheck(lambda x: BadSquare.apply(x), randn(3))
+
+
+def test_gradcheck_uses_float64_and_leaves_constants_alone():
+    seen = []
+
+    def fn(x, c):
+        seen.append((x.dtype, c.requires_grad))
+        return x * c
+
+    assert gradcheck(fn, randn(3).astype(np.float32), Tensor(randn(3)))
+    assert seen[0] == (np.float64, False)

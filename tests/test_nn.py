@@ -1,0 +1,142 @@
+"""Modules: parameter discovery, modes, freezing, state dicts and HDF5 save/load."""
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+import minidl
+from minidl import Tensor, gradcheck, nn
+
+
+def mlp(seed=0):
+    minidl.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
+
+
+def test_parameters_are_found_by_attribute_with_dotted_names():
+    class Block(nn.Module):
+        def __init__(self):
+            self.body = mlp()
+            self.scale = nn.Parameter(np.ones(3, dtype=np.float32))
+
+        def forward(self, x):
+            return self.body(x) * self.scale
+
+    names = [n for n, _ in Block().named_parameters()]
+    assert names == ["body.0.weight", "body.0.bias", "body.3.weight", "body.3.bias", "scale"]
+
+
+def test_linear_shapes_and_glorot_range():
+    layer = nn.Linear(100, 50)
+    assert layer.weight.shape == (50, 100) and layer.bias.shape == (50,)
+    limit = np.sqrt(6 / 150)
+    assert np.abs(layer.weight.data).max() <= limit and np.abs(layer.weight.data).max() > 0.9 * limit
+    assert not layer.bias.data.any()
+
+
+def test_initialisation_is_seedable():
+    a, b, c = mlp(1), mlp(1), mlp(2)
+    np.testing.assert_array_equal(a[0].weight.data, b[0].weight.data)
+    assert not np.array_equal(a[0].weight.data, c[0].weight.data)
+
+
+@pytest.mark.parametrize("layer", [nn.Linear(4, 3), nn.Sigmoid(), nn.Tanh(), nn.ReLU(), nn.Flatten()])
+def test_layer_gradcheck(layer):
+    layer.requires_grad_(False)  # parameters are checked through the functional ops; here the input
+    x = np.random.default_rng(0).uniform(0.2, 1.0, (2, 4))
+    params = [p for p in layer.parameters()]
+    for p in params:
+        p.data = p.data.astype(np.float64)
+    assert gradcheck(lambda t: layer(t), x)
+
+
+def test_linear_layer_parameter_gradients():
+    layer = nn.Linear(4, 3)
+    x = np.random.default_rng(1).standard_normal((5, 4))
+    w, b = layer.weight.data.astype(np.float64), layer.bias.data.astype(np.float64)
+    assert gradcheck(lambda x, w, b: minidl.functional.linear(x, w, b), x, w, b)
+    assert [p.shape for p in layer.parameters()] == [(3, 4), (3,)]
+
+
+def test_dropout_is_identity_in_eval_mode_and_scales_in_train_mode():
+    model = mlp()
+    drop = model[2]
+    x = Tensor(np.ones((1000, 8), dtype=np.float32))
+    model.eval()
+    assert not drop.training
+    np.testing.assert_array_equal(drop(x).data, x.data)
+    model.train()
+    y = drop(x).data
+    assert set(np.unique(y)) == {0.0, 2.0} and abs(y.mean() - 1.0) < 0.05
+
+
+def test_requires_grad_false_freezes_parameters():
+    model = mlp().requires_grad_(False)
+    out = model(Tensor(np.ones((2, 4), dtype=np.float32)))
+    assert not out.requires_grad
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_zero_grad_clears_gradients():
+    model = mlp()
+    model(Tensor(np.ones((2, 4), dtype=np.float32))).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_save_load_round_trip(tmp_path):
+    a, b = mlp(1), mlp(2)
+    path = a.save(tmp_path / "model.h5")
+    b.load(path)
+    for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert na == nb
+        np.testing.assert_array_equal(pa.data, pb.data)
+    assert [f for f in os.listdir(tmp_path)] == ["model.h5"]  # no temporary file left behind
+
+
+def test_load_names_the_parameter_at_fault(tmp_path):
+    path = mlp().save(tmp_path / "model.h5")
+    wider = nn.Sequential(nn.Linear(4, 9), nn.ReLU(), nn.Dropout(), nn.Linear(9, 3))
+    with pytest.raises(ValueError, match=r"model\.h5.*'0\.weight' has shape \(8, 4\).*\(9, 4\)"):
+        wider.load(path)
+    deeper = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(), nn.Linear(8, 3), nn.Linear(3, 3))
+    with pytest.raises(KeyError, match=r"missing parameters \['4\.weight', '4\.bias'\]"):
+        deeper.load(path)
+    with h5py.File(path, "a") as f:
+        f["extra"] = np.zeros(2)
+    with pytest.raises(KeyError, match=r"unexpected parameters \['extra'\]"):
+        mlp().load(path)
+
+
+def test_a_failed_load_leaves_the_model_unchanged(tmp_path):
+    path = mlp(1).save(tmp_path / "model.h5")
+    with h5py.File(path, "a") as f:
+        del f["3/bias"]
+        f["3/bias"] = np.zeros(4)  # wrong shape in the last layer only
+    model = mlp(2)
+    before = [p.data.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match="'3.bias'"):
+        model.load(path)
+    for p, old in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.data, old)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "model.h5"
+    mlp(1).save(path)
+    original = path.read_bytes()
+
+    def broken_create_dataset(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", broken_create_dataset)
+    with pytest.raises(OSError, match="disk full"):
+        mlp(2).save(path)
+    assert path.read_bytes() == original and os.listdir(tmp_path) == ["model.h5"]
+
+
+def test_sequential_repr_lists_layers():
+    text = repr(mlp())
+    assert "(0): Linear(in_features=4, out_features=8, bias=True)" in text and "(2): Dropout(p=0.5)" in text

@@ -1,0 +1,147 @@
+"""The autograd engine's behaviour: dtypes, accumulation, graph freeing, no_grad, and its error messages."""
+import numpy as np
+import pytest
+
+from minidl import Tensor, no_grad
+
+
+def test_python_numbers_become_float32_and_arrays_keep_their_dtype():
+    assert Tensor(3).dtype == np.float32
+    assert Tensor([[1, 2], [3, 4]]).dtype == np.float32
+    assert Tensor(np.zeros(3, dtype=np.float64)).dtype == np.float64
+    assert Tensor(np.arange(3)).dtype == np.arange(3).dtype
+
+
+def test_float32_stays_float32_through_ops_and_backward():
+    x = Tensor(np.ones((2, 3), dtype=np.float32), requires_grad=True)
+    y = ((x * 2.5 + 1) ** 2).mean()
+    y.backward()
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32
+
+
+def test_gradient_of_a_known_expression():
+    x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()  # d/dx Σx² = 2x
+    np.testing.assert_allclose(x.grad, [2.0, 4.0, 6.0])
+    assert isinstance(x.grad, np.ndarray)
+
+
+def test_gradients_accumulate_across_backward_calls_until_zero_grad():
+    x = Tensor([1.0, -2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad, [6.0, 6.0])
+    x.zero_grad()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad, [3.0, 3.0])
+
+
+def test_a_tensor_used_twice_receives_both_contributions():
+    x = Tensor(np.array([2.0]), requires_grad=True)
+    y = x * x + x  # dy/dx = 2x + 1 = 5
+    y.backward()
+    np.testing.assert_allclose(x.grad, [5.0])
+
+
+def test_shared_gradient_arrays_are_not_aliased_between_leaves():
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()  # Add passes the same array to both inputs
+    a.grad += 10
+    np.testing.assert_allclose(b.grad, [1.0, 1.0])
+
+
+def test_long_chain_does_not_hit_the_recursion_limit():
+    x = Tensor(np.array([1.0]), requires_grad=True)
+    y = x
+    for _ in range(20_000):
+        y = y * 1.0001
+    y.backward()
+    np.testing.assert_allclose(x.grad, [1.0001**20_000], rtol=1e-9)
+
+
+def test_second_backward_through_a_freed_graph_raises():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad, [4.0, 8.0])
+
+
+def test_intermediate_gradients_are_kept_only_on_request():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    h = (x * 3).retain_grad()
+    k = h * 1
+    (h * k).sum().backward()
+    np.testing.assert_allclose(h.grad, 2 * h.data)
+    assert k.grad is None
+
+
+def test_backward_without_requires_grad_explains_why():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (Tensor([1.0]) * 2).backward()
+
+
+def test_backward_of_a_non_scalar_needs_a_gradient():
+    x = Tensor(np.ones((2, 2)), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"single-element.*\(2, 2\)"):
+        (x * 2).backward()
+    (x * 2).backward(np.ones((2, 2)))
+    np.testing.assert_allclose(x.grad, 2 * np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"grad has shape \(3,\)"):
+        (x * 2).backward(np.ones(3))
+
+
+def test_no_grad_records_nothing():
+    x = Tensor([1.0], requires_grad=True)
+    with no_grad():
+        y = x * 2
+    assert not y.requires_grad and y._ctx is None
+    assert (x * 2).requires_grad  # and recording resumes afterwards
+
+
+def test_matmul_shape_mismatch_names_the_op_and_both_shapes():
+    with pytest.raises(ValueError, match=r"MatMul.*\(3, 4\).*\(5, 2\)"):
+        Tensor(np.ones((3, 4))) @ Tensor(np.ones((5, 2)))
+
+
+def test_broadcast_mismatch_names_the_op_and_shapes():
+    with pytest.raises(ValueError, match=r"Add.*\(3, 4\), \(5,\)"):
+        Tensor(np.ones((3, 4))) + Tensor(np.ones(5))
+
+
+def test_numpy_arrays_on_the_left_give_tensors():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = np.array([3.0, 4.0]) * x
+    assert isinstance(y, Tensor)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [3.0, 4.0])
+
+
+def test_detach_shares_data_but_leaves_the_graph():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.is_leaf
+    np.testing.assert_allclose(d.numpy(), [2.0, 4.0])
+
+
+def test_max_splits_the_gradient_between_ties():
+    x = Tensor([1.0, 3.0, 3.0], requires_grad=True)
+    x.max().backward()
+    np.testing.assert_allclose(x.grad, [0.0, 0.5, 0.5])
+
+
+def test_array_surface():
+    x = Tensor(np.arange(6.0).reshape(2, 3))
+    assert x.shape == (2, 3) and x.T.shape == (3, 2) and x.ndim == 2 and len(x) == 2
+    assert x.reshape(3, 2).shape == (3, 2) and x[0].shape == (3,)
+    assert x.sum().item() == 15.0
+    with pytest.raises(TypeError, match="scalar exponent"):
+        x ** Tensor([2.0])
