@@ -54,7 +54,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **options):
         """Run the op on tensors and record it in the graph (unless inside ``no_grad``)."""
-        tensors = [x if x is None or isinstance(x, Tensor) else Tensor(x) for x in inputs]
+        tensors = [x if x is None or isinstance(x, Tensor) else _constant(x, inputs) for x in inputs]
         fn = cls()
         fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
         arrays = [None if t is None else t.data for t in tensors]
@@ -84,6 +84,15 @@ class Function:
     @property
     def released(self):
         return getattr(self, "inputs", None) is None
+
+
+def _constant(value, inputs):
+    """Wrap a non-Tensor operand. A Python number takes the dtype of the tensor it meets, as in NumPy:
+    ``x * 0.5`` keeps a float64 ``x`` in float64 and a float32 one in float32."""
+    if isinstance(value, (int, float)):
+        like = next((x.data.dtype for x in inputs if isinstance(x, Tensor) and x.data.dtype.kind == "f"), np.float32)
+        return Tensor(np.asarray(value, dtype=like))
+    return Tensor(value)
 
 
 class Tensor:
