@@ -25,10 +25,12 @@ class ProgressBar:
         self.interactive = hasattr(self.file, "isatty") and self.file.isatty()
 
     def __iter__(self):
-        for item in self.iterable:
-            yield item
-            self.update(1)
-        self.close()
+        try:
+            for item in self.iterable:
+                yield item
+                self.update(1)
+        finally:  # also on `break` or an exception in the loop body, so the line is ended
+            self.close()
 
     def __enter__(self):
         return self
