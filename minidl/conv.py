@@ -1,0 +1,428 @@
+"""2-D convolution and pooling, vectorised by lowering them to matrix products and strided views.
+
+Shapes follow PyTorch: images are NCHW (batch, channels, height, width), convolution weights are OIHW
+(out channels, in channels, kernel height, kernel width). Output sizes use floor, as in PyTorch:
+
+    H_out = (H + 2·pad_h - kh) // stride_h + 1        (and likewise for the width)
+
+so rows or columns that do not fill a whole window at the bottom/right are ignored (they get gradient 0).
+
+Convolution as a matrix product (im2col)
+----------------------------------------
+Output pixel (n, o, h, w) is a dot product between the filter W[o] (C·kh·kw numbers) and the input patch
+under the window at (h, w) (the same C·kh·kw numbers, read from the padded input). Write every patch as a
+column of a matrix ``cols`` of shape (C·kh·kw, H_out·W_out), row index (c, i, j) and column index (h, w):
+
+    cols[(c, i, j), (h, w)] = x_padded[n, c, h·stride_h + i, w·stride_w + j]
+
+and the whole convolution of one image becomes ONE matrix product, which BLAS runs near the machine's peak:
+
+    y[n] (O, H_out·W_out) = W (O, C·kh·kw) @ cols (C·kh·kw, H_out·W_out)   (+ b[o] on every row o)
+
+Building ``cols`` ("image to columns") needs no loop over pixels or channels: for each kernel offset (i, j)
+the rows (·, i, j) of ``cols`` are the input shifted by (i, j) and subsampled by the stride, a strided view
+copied in one NumPy statement. So there are kh·kw copies (9 for a 3×3 kernel), then one GEMM.
+
+Backward, with g = dL/dy reshaped like y to (O, H_out·W_out):
+
+    dL/dW    = g @ colsᵀ              (O, C·kh·kw), summed over the images; reshaped back to OIHW
+    dL/dcols = Wᵀ @ g                 (C·kh·kw, H_out·W_out)
+    dL/dx    = col2im(dL/dcols)       each column is a patch; add every patch back where it was read from:
+                                      kh·kw shifted, strided additions ("columns to image"), the transpose of
+                                      im2col. Pixels read by several windows receive the sum, as they must.
+    dL/db    = Σ g over n, h, w
+
+Memory and speed: ``cols`` is kh·kw times larger than the input (9× for 3×3: 115 MB for the first VGG layer
+at 224×224, 440 MB at 384×512). So ``cols`` is never built for the whole batch at once: the output is cut into
+chunks (several images, or one image's band of output rows) whose columns fit in ``CHUNK_BYTES``, and one
+buffer is reused for every chunk. The budget is small (16 MiB) on purpose: measured on VGG19, a chunk
+that stays in the CPU caches makes the GEMM *faster* than one huge product (1 MiB: 1.12 s, 4-16 MiB: ~1.0 s,
+64-256 MiB: 1.45-1.63 s for the 384×512 forward), while a chunk of a few thousand columns keeps the GEMM
+efficient. Padding is not materialised either: windows that overlap the border copy only their valid part
+and write zeros for the rest (``_valid_range`` does the arithmetic), which saves a padded copy of the input
+in the forward and a padded gradient plus a crop in the backward.
+
+The internal layout stays NCHW: with the filters as the left operand, the GEMM writes each output chunk
+straight into its place in the NCHW output, and no layout conversion (NCHW↔NHWC transposes, which cost a
+full pass over memory each) is needed anywhere. The alternative "no im2col" formulation, kh·kw GEMMs of
+shifted views accumulated into the output, uses short inner dimensions (C instead of 9C) and adds a
+read-modify-write of the whole output per offset, which costs more bandwidth than the im2col copies.
+
+Pooling with strided views
+--------------------------
+A pooling window is kh × kw; the view ``x[..., i::stride_h, j::stride_w]`` (cut to H_out × W_out) holds
+element (i, j) of every window at once. Pools are *separable*: the max (or sum) over a window is the max over
+its kh rows of the max over its kw columns. Reducing the columns first (kw - 1 element-wise maxima over
+strided views of the input), then the rows, costs kh + kw - 2 passes instead of kh·kw - 1 and reads the input
+only once with a stride. For 2×2 pooling of a (1, 64, 384, 512) map this takes 9 ms, against 21 ms for the
+maximum of the four (i, j) views and 240 ms for the "reshape to (..., H_out, 2, W_out, 2) and .max(axis=(3,5))"
+trick, so that trick is not used even for the common kernel == stride case.
+"""
+import numpy as np
+
+from .tensor import Function, is_grad_enabled
+
+#: Upper bound, in bytes, for the im2col buffer of one chunk (and for the matching buffer of the backward).
+#: Tests lower it to force the chunked path on tiny images.
+CHUNK_BYTES = 16 * 2**20
+
+
+# --- shape helpers ---------------------------------------------------------------------------------------
+def _pair(value, name):
+    """An int or a pair of ints -> a tuple (for_height, for_width), validated."""
+    pair = (value, value) if np.isscalar(value) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _output_size(size, kernel, stride, pad):
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def _valid_range(out_lo, out_hi, offset, pad, stride, size):
+    """Output positions in [out_lo, out_hi) whose input position o·stride + offset - pad is inside the image.
+
+    Returns (first, stop, first_input): output positions first..stop-1 read input positions first_input,
+    first_input + stride, ... The others read the zero padding. Solving 0 <= o·stride + offset - pad <= size - 1
+    for o gives o >= ceil((pad - offset) / stride) and o <= floor((size - 1 + pad - offset) / stride).
+    """
+    first = max(out_lo, -((offset - pad) // stride))  # ceil(a / b) == -((-a) // b)
+    stop = min(out_hi, (size - 1 + pad - offset) // stride + 1)
+    return first, max(first, stop), first * stride + offset - pad
+
+
+def _chunks(batch, out_rows, bytes_per_row):
+    """Split the (image, output row) plane into chunks whose im2col buffer fits ``CHUNK_BYTES``.
+
+    Yields (n0, n1, r0, r1): images n0..n1-1, output rows r0..r1-1. A chunk is either several whole images
+    (small images: a batch of 28×28 digits goes in a few large GEMMs) or a band of rows of one image (large
+    images: a 384×512 VGG layer goes in ~30 bands of ~14 rows).
+    """
+    per_image = bytes_per_row * out_rows
+    if per_image <= CHUNK_BYTES:
+        step = max(1, CHUNK_BYTES // per_image)
+        for n0 in range(0, batch, step):
+            yield n0, min(batch, n0 + step), 0, out_rows
+    else:
+        rows = max(1, CHUNK_BYTES // bytes_per_row)
+        for n in range(batch):
+            for r0 in range(0, out_rows, rows):
+                yield n, n + 1, r0, min(out_rows, r0 + rows)
+
+
+def _chunk_buffer_size(batch, out_rows, bytes_per_row, itemsize):
+    """Number of elements of the largest chunk of ``_chunks`` (so one buffer serves all of them)."""
+    return max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in _chunks(batch, out_rows, bytes_per_row)) * (
+        bytes_per_row // itemsize
+    )
+
+
+def _view(array, shape):
+    """Reshape that must not copy: the GEMMs below write into views of the output and must land there."""
+    return np.reshape(array, shape, copy=False)
+
+
+# --- im2col / col2im -------------------------------------------------------------------------------------
+def im2col(x, cols, kernel, stride, padding, n0, n1, r0, r1):
+    """Fill ``cols`` (C, kh, kw, n1-n0, r1-r0, W_out) with the patches of images n0..n1-1, output rows r0..r1-1.
+
+    ``cols[c, i, j, n, h, w] = x_padded[n0 + n, c, (r0 + h)·sh + i, w·sw + j]``; reshaped to
+    (C·kh·kw, n·rows·W_out) it is the right operand of the forward GEMM. One strided copy per kernel offset;
+    positions whose window hangs over the border get zeros instead of a padded copy of x.
+    """
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    H, W = x.shape[2:]
+    Wo = cols.shape[-1]
+    for i in range(kh):
+        h0, h1, hin = _valid_range(r0, r1, i, ph, sh, H)
+        for j in range(kw):
+            w0, w1, win = _valid_range(0, Wo, j, pw, sw, W)
+            dst = cols[:, i, j]  # (C, n, rows, W_out)
+            # zero the parts of the window that lie in the padding (only border rows/columns, cheap)
+            dst[:, :, : h0 - r0] = 0
+            dst[:, :, h1 - r0 :] = 0
+            dst[..., :w0] = 0
+            dst[..., w1:] = 0
+            if h1 > h0 and w1 > w0:
+                src = x[n0:n1, :, hin : hin + (h1 - h0 - 1) * sh + 1 : sh, win : win + (w1 - w0 - 1) * sw + 1 : sw]
+                dst[:, :, h0 - r0 : h1 - r0, w0:w1] = src.transpose(1, 0, 2, 3)
+
+
+def col2im(dcols, dx, kernel, stride, padding, n0, n1, r0, r1):
+    """Add the patches ``dcols`` (C, kh, kw, n, rows, W_out) back into ``dx`` at the places im2col read them.
+
+    The exact transpose of ``im2col``: same index arithmetic, ``+=`` instead of ``=``, and what im2col read
+    from the padding is simply dropped (the padding is not a parameter; nothing to send a gradient to).
+    """
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    H, W = dx.shape[2:]
+    Wo = dcols.shape[-1]
+    for i in range(kh):
+        h0, h1, hin = _valid_range(r0, r1, i, ph, sh, H)
+        for j in range(kw):
+            w0, w1, win = _valid_range(0, Wo, j, pw, sw, W)
+            if h1 > h0 and w1 > w0:
+                dst = dx[n0:n1, :, hin : hin + (h1 - h0 - 1) * sh + 1 : sh, win : win + (w1 - w0 - 1) * sw + 1 : sw]
+                dst += dcols[:, i, j, :, h0 - r0 : h1 - r0, w0:w1].transpose(1, 0, 2, 3)
+
+
+# --- convolution -----------------------------------------------------------------------------------------
+class Conv2dFunction(Function):
+    """y = conv2d(x, W) + b through im2col (see the module docstring for the lowering and its backward).
+
+    For one chunk of output (images n0..n1, rows r0..r1), with cols its im2col matrix and g its gradient
+    arranged as (O, columns):
+
+        forward    y_chunk = W (O, C·kh·kw) @ cols
+        dL/dW     += g @ colsᵀ             (cols rebuilt from x in the backward: a cheap copy, instead of
+                                            keeping kh·kw copies of every input alive until backward)
+        dL/dx     += col2im(Wᵀ @ g)
+        dL/db      = Σ g over images and pixels
+
+    The backward saves only what it needs: x only when W needs a gradient, W only when x needs one. A frozen
+    W (requires_grad False) skips the weight-gradient GEMM and the im2col rebuild; an input that needs no
+    gradient (e.g. the image fed to the first layer) skips the Wᵀ @ g GEMM and col2im.
+    """
+
+    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
+        if x.ndim != 4 or weight.ndim != 4:
+            raise ValueError(f"conv2d expects x of shape (N, C, H, W) and weight of shape (O, C, kh, kw), got x {x.shape} and weight {weight.shape}")
+        N, C, H, W = x.shape
+        O, Cw, kh, kw = weight.shape
+        (sh, sw), (ph, pw) = stride, padding
+        if C != Cw:
+            raise ValueError(f"input x {x.shape} has {C} channels but weight {weight.shape} expects {Cw} (weight.shape[1])")
+        if bias is not None and bias.shape != (O,):
+            raise ValueError(f"bias {bias.shape} must have shape ({O},), one value per output channel of weight {weight.shape}")
+        if min(sh, sw) < 1 or min(ph, pw) < 0:
+            raise ValueError(f"stride must be >= 1 and padding >= 0, got stride {stride} and padding {padding}")
+        if kh > H + 2 * ph or kw > W + 2 * pw:
+            raise ValueError(
+                f"kernel {kh}×{kw} (weight {weight.shape}) is larger than the padded input {H + 2 * ph}×{W + 2 * pw} "
+                f"(x {x.shape} with padding {padding})"
+            )
+        Ho, Wo = _output_size(H, kh, sh, ph), _output_size(W, kw, sw, pw)
+        dtype = np.result_type(x.dtype, weight.dtype)
+        K = C * kh * kw
+        wmat = _view(weight, (O, K)).astype(dtype, copy=False)  # OIHW is already (O, C·kh·kw) in memory
+
+        self.geometry = (x.shape, (kh, kw), stride, padding, (Ho, Wo))
+        if is_grad_enabled():
+            # Save only what backward will read (see the class docstring).
+            self.x = x if self.needs_input_grad[1] else None
+            self.weight = weight if self.needs_input_grad[0] else None
+
+        out = np.empty((N, O, Ho, Wo), dtype=dtype)
+        row_bytes = K * Wo * np.dtype(dtype).itemsize
+        buffer = np.empty(_chunk_buffer_size(N, Ho, row_bytes, np.dtype(dtype).itemsize), dtype=dtype)
+        for n0, n1, r0, r1 in _chunks(N, Ho, row_bytes):
+            n, rows = n1 - n0, r1 - r0
+            cols = _view(buffer[: K * n * rows * Wo], (C, kh, kw, n, rows, Wo))
+            im2col(x, cols, (kh, kw), stride, padding, n0, n1, r0, r1)
+            cols = _view(cols, (K, n * rows * Wo))
+            if n == 1:
+                # one image's band of rows: out[n0, :, r0:r1] is an (O, rows·W_out) matrix (row stride Ho·Wo)
+                # that BLAS can write directly, no temporary
+                np.matmul(wmat, cols, out=_view(out[n0, :, r0:r1], (O, rows * Wo)))
+            else:
+                # several whole images: the GEMM gives (O, n, pixels); move n first into the NCHW output
+                out[n0:n1] = (wmat @ cols).reshape(O, n, Ho, Wo).transpose(1, 0, 2, 3)
+        if bias is not None:
+            out += bias.reshape(O, 1, 1)
+        return out
+
+    def backward(self, g):
+        x_shape, (kh, kw), stride, padding, (Ho, Wo) = self.geometry
+        N, C, H, W = x_shape
+        O, K = g.shape[1], C * kh * kw
+        need_x, need_w, need_b = self.needs_input_grad
+        dtype = g.dtype
+        dx = np.zeros(x_shape, dtype=dtype) if need_x else None
+        dw = np.zeros((O, K), dtype=dtype) if need_w else None
+        if need_x:
+            wmat_t = _view(self.weight, (O, K)).astype(dtype, copy=False).T  # (K, O), a view: BLAS transposes
+
+        row_bytes = K * Wo * np.dtype(dtype).itemsize
+        chunks = list(_chunks(N, Ho, row_bytes)) if need_x or need_w else []  # a bias-only gradient needs none
+        buffer = np.empty(_chunk_buffer_size(N, Ho, row_bytes, np.dtype(dtype).itemsize), dtype=dtype) if chunks else None
+        for n0, n1, r0, r1 in chunks:
+            n, rows = n1 - n0, r1 - r0
+            if n == 1:
+                g_chunk = g[n0, :, r0:r1].reshape(O, rows * Wo)  # a view when g is contiguous
+            else:
+                g_chunk = g[n0:n1].transpose(1, 0, 2, 3).reshape(O, n * rows * Wo)  # (O, n·pixels), a copy
+            cols = _view(buffer[: K * n * rows * Wo], (C, kh, kw, n, rows, Wo))
+            if need_w:
+                im2col(self.x, cols, (kh, kw), stride, padding, n0, n1, r0, r1)
+                dw += g_chunk @ _view(cols, (K, n * rows * Wo)).T
+            if need_x:
+                # the same buffer now receives dL/dcols (im2col's content is no longer needed)
+                np.matmul(wmat_t, g_chunk, out=_view(cols, (K, n * rows * Wo)))
+                col2im(cols, dx, (kh, kw), stride, padding, n0, n1, r0, r1)
+        if need_w:
+            dw = dw.reshape(O, C, kh, kw)
+        db = g.sum(axis=(0, 2, 3)) if need_b else None
+        return dx, dw, db
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D convolution (cross-correlation, as in every DL framework) of x (N, C, H, W) with weight (O, C, kh, kw).
+
+    ``stride`` and ``padding`` are an int or a (height, width) pair; padding adds zeros on both sides.
+    Returns (N, O, H_out, W_out) with H_out = (H + 2·pad - kh) // stride + 1.
+    """
+    return Conv2dFunction.apply(x, weight, bias, stride=_pair(stride, "stride"), padding=_pair(padding, "padding"))
+
+
+def conv2d_reference(x, weight, bias=None, stride=1, padding=0):
+    """The definition of conv2d as plain loops over output pixels: slow, obviously correct; the tests' oracle.
+
+    y[n, o, h, w] = b[o] + Σ_{c, i, j} x_padded[n, c, h·sh + i, w·sw + j] · W[o, c, i, j]
+    Takes and returns NumPy arrays.
+    """
+    x, weight = np.asarray(x), np.asarray(weight)
+    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
+    N, C, H, W = x.shape
+    O, _, kh, kw = weight.shape
+    xp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph : ph + H, pw : pw + W] = x
+    Ho, Wo = _output_size(H, kh, sh, ph), _output_size(W, kw, sw, pw)
+    y = np.zeros((N, O, Ho, Wo), dtype=np.result_type(x, weight))
+    for n in range(N):
+        for o in range(O):
+            for h in range(Ho):
+                for w in range(Wo):
+                    patch = xp[n, :, h * sh : h * sh + kh, w * sw : w * sw + kw]
+                    y[n, o, h, w] = np.sum(patch * weight[o]) + (0 if bias is None else bias[o])
+    return y
+
+
+# --- pooling ---------------------------------------------------------------------------------------------
+def _pool_geometry(x, kernel_size, stride, name):
+    kh, kw = _pair(kernel_size, "kernel_size")
+    sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
+    if x.ndim != 4:
+        raise ValueError(f"{name} expects x of shape (N, C, H, W), got {x.shape}")
+    if min(kh, kw, sh, sw) < 1:
+        raise ValueError(f"kernel_size and stride must be >= 1, got kernel {(kh, kw)} and stride {(sh, sw)}")
+    H, W = x.shape[2:]
+    if kh > H or kw > W:
+        raise ValueError(f"pooling kernel {kh}×{kw} is larger than the input {H}×{W} (x {x.shape})")
+    return (kh, kw), (sh, sw), (_output_size(H, kh, sh, 0), _output_size(W, kw, sw, 0))
+
+
+def _rows(a, i, stride, count):
+    """Rows i, i + stride, ... (``count`` of them) of a (..., H, W) array, as a view."""
+    return a[..., i : i + (count - 1) * stride + 1 : stride, :]
+
+
+def _columns(a, j, stride, count):
+    """Columns j, j + stride, ... (``count`` of them) of a (..., H, W) array, as a view."""
+    return a[..., j : j + (count - 1) * stride + 1 : stride]
+
+
+class MaxPool2dFunction(Function):
+    """y = max of x over each kh×kw window (windows ``stride`` apart, no padding).
+
+    Only the maximum of a window influences y, so dL/dx = g at the argmax of each window and 0 elsewhere
+    (summed where overlapping windows share a winner). With ties there is one winner, the first in row-major
+    order, like PyTorch.
+
+    Forward, separably: cm = max over each window's kw columns (for every input row), then y = max of cm over
+    the kh rows. Each step also records the first position of its maximum with the comparison
+    ``candidate > best_so_far`` (strict, so earlier positions win ties): the first row holding the window's
+    maximum, then the first column of that row holding it, is the row-major-first argmax. The backward needs
+    only that flat index (i·kw + j) per output, stored in one byte; it is computed only when a gradient will
+    be needed (none under ``no_grad``).
+
+    Backward: for each offset (i, j), the window elements at that offset are the strided view
+    dx[..., i::sh, j::sw]; it receives g where the stored index equals i·kw + j.
+    """
+
+    def forward(self, x, kernel_size, stride=None):
+        (kh, kw), (sh, sw), (Ho, Wo) = _pool_geometry(x, kernel_size, stride, "max_pool2d")
+        track = is_grad_enabled() and self.needs_input_grad[0]
+        index_type = np.min_scalar_type(kh * kw - 1)
+        # Step 1, columns: cm[..., r, w] = max_j x[..., r, w·sw + j]; col_arg = first j reaching it.
+        # `arg = max(arg, j·[v > best])` records j when v beats the best so far: j grows with the loop, so a
+        # later winner always overwrites an earlier one (and is cheaper than a masked assignment).
+        cm = _columns(x, 0, sw, Wo).copy()
+        col_arg = np.zeros(cm.shape, index_type) if track else None
+        for j in range(1, kw):
+            v = _columns(x, j, sw, Wo)
+            if track:
+                np.maximum(col_arg, (v > cm) * index_type.type(j), out=col_arg)
+            np.maximum(cm, v, out=cm)
+        # Step 2, rows: y = max_i cm[..., h·sh + i, :]; row_arg = first i reaching it.
+        y = _rows(cm, 0, sh, Ho).copy()
+        row_arg = np.zeros(y.shape, index_type) if track else None
+        for i in range(1, kh):
+            v = _rows(cm, i, sh, Ho)
+            if track:
+                np.maximum(row_arg, (v > y) * index_type.type(i), out=row_arg)
+            np.maximum(y, v, out=y)
+        if track:
+            # flat index i·kw + j, with j the winning column *of the winning row i*
+            col_of_winner = _rows(col_arg, 0, sh, Ho)
+            for i in range(1, kh):
+                col_of_winner = np.where(row_arg == i, _rows(col_arg, i, sh, Ho), col_of_winner)
+            index = row_arg * index_type.type(kw) + col_of_winner
+            self.index, self.x_shape, self.geometry = index, x.shape, ((kh, kw), (sh, sw), (Ho, Wo))
+        return y
+
+    def backward(self, g):
+        (kh, kw), (sh, sw), (Ho, Wo) = self.geometry
+        dx = np.zeros(self.x_shape, dtype=g.dtype)
+        overlapping = sh < kh or sw < kw
+        for i in range(kh):
+            for j in range(kw):
+                window_ij = _columns(_rows(dx, i, sh, Ho), j, sw, Wo)  # element (i, j) of every window
+                routed = g * (self.index == i * kw + j)
+                if overlapping:
+                    window_ij += routed  # an input in several windows sums what each of them routes to it
+                else:
+                    window_ij[...] = routed  # each input is in at most one window: a plain write
+        return (dx,)
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """Max over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
+    return MaxPool2dFunction.apply(x, kernel_size=kernel_size, stride=stride)
+
+
+class AvgPool2dFunction(Function):
+    """y = mean of x over each kh×kw window.   dL/dx = g / (kh·kw) spread over the window (summed if shared).
+
+    Forward separably (sum over each window's columns, then over its rows, then divide); the backward is the
+    same in reverse: spread g / (kh·kw) over the rows, then over the columns.
+    """
+
+    def forward(self, x, kernel_size, stride=None):
+        (kh, kw), (sh, sw), (Ho, Wo) = _pool_geometry(x, kernel_size, stride, "avg_pool2d")
+        cs = _columns(x, 0, sw, Wo).copy()
+        for j in range(1, kw):
+            cs += _columns(x, j, sw, Wo)
+        y = _rows(cs, 0, sh, Ho).copy()
+        for i in range(1, kh):
+            y += _rows(cs, i, sh, Ho)
+        y *= 1.0 / (kh * kw)
+        self.x_shape, self.geometry = x.shape, ((kh, kw), (sh, sw), (Ho, Wo))
+        return y
+
+    def backward(self, g):
+        (kh, kw), (sh, sw), (Ho, Wo) = self.geometry
+        N, C, H, W = self.x_shape
+        g = g * (1.0 / (kh * kw))
+        dcs = np.zeros((N, C, H, Wo), dtype=g.dtype)  # gradient of the column sums cs
+        for i in range(kh):
+            _rows(dcs, i, sh, Ho)[...] += g
+        dx = np.zeros(self.x_shape, dtype=g.dtype)
+        for j in range(kw):
+            _columns(dx, j, sw, Wo)[...] += dcs
+        return (dx,)
+
+
+def avg_pool2d(x, kernel_size, stride=None):
+    """Mean over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
+    return AvgPool2dFunction.apply(x, kernel_size=kernel_size, stride=stride)
