@@ -4,6 +4,8 @@ Each ``step()`` updates the parameters' arrays in place. The state (momentum buf
 one scratch array per parameter are allocated once, on the first step; after that a step allocates
 nothing parameter-sized, because for a small model the optimizer is a large share of the training time.
 """
+import math
+
 import numpy as np
 
 
@@ -73,8 +75,9 @@ class Adam(Optimizer):
         v ← β₂ v + (1 - β₂) g²           (second moment: the gradient's scale)
         θ ← θ - lr · m̂ / (√v̂ + ε),   m̂ = m / (1 - β₁ᵗ),  v̂ = v / (1 - β₂ᵗ)   (bias correction)
 
-    ε defaults to 1e-7 (Keras's value; PyTorch uses 1e-8). Implementation: m̂ / (√v̂ + ε) equals
-    m / (√v / √(1 - β₂ᵗ) + ε) / (1 - β₁ᵗ), so the corrections become two scalars and no m̂ or v̂ array is made.
+    ε defaults to 1e-7 (Keras's value; PyTorch uses 1e-8). Implementation: with c = √(1 - β₂ᵗ),
+    lr · m̂ / (√v̂ + ε) = (lr · c / (1 - β₁ᵗ)) · m / (√v + ε c), so the bias corrections become two scalars
+    and no m̂ or v̂ array is made.
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.0):
@@ -103,9 +106,9 @@ class Adam(Optimizer):
         s -= v
         s *= 1 - b2
         v += s
+        c = math.sqrt(1 - b2**self.t)
         np.sqrt(v, out=s)
-        s *= 1 / np.sqrt(1 - b2**self.t)
-        s += self.eps
+        s += self.eps * c
         np.divide(m, s, out=s)
-        s *= -self.lr / (1 - b1**self.t)
-        param += s
+        s *= self.lr * c / (1 - b1**self.t)
+        param -= s
