@@ -1,0 +1,56 @@
+"""Convolution and pooling layers: thin wrappers that hold the weights and call ``minidl.conv``."""
+import numpy as np
+
+from .. import conv
+from . import init
+from .module import Module, Parameter
+
+
+class Conv2d(Module):
+    """y = conv2d(x, W) + b for x (N, in_channels, H, W) and W (out_channels, in_channels, kh, kw), as in PyTorch.
+
+    ``kernel_size``, ``stride`` and ``padding`` are an int or a (height, width) pair. W is Glorot-uniform
+    initialised (fans count the kernel area) and b starts at zero, Keras's Conv2D defaults, like ``Linear``.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = conv._pair(kernel_size, "kernel_size")
+        self.stride, self.padding = conv._pair(stride, "stride"), conv._pair(padding, "padding")
+        self.weight = Parameter(init.glorot_uniform((out_channels, in_channels, *self.kernel_size)))
+        self.bias = Parameter(np.zeros(out_channels, dtype=np.float32)) if bias else None
+
+    def forward(self, x):
+        return conv.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self):
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, bias={self.bias is not None}"
+        )
+
+
+class MaxPool2d(Module):
+    """Max over ``kernel_size`` windows, ``stride`` apart (default: the kernel size, i.e. no overlap)."""
+
+    def __init__(self, kernel_size, stride=None):
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x):
+        return conv.max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride if self.stride is not None else self.kernel_size}"
+
+
+class AvgPool2d(Module):
+    """Mean over ``kernel_size`` windows, ``stride`` apart (default: the kernel size, i.e. no overlap)."""
+
+    def __init__(self, kernel_size, stride=None):
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x):
+        return conv.avg_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride if self.stride is not None else self.kernel_size}"
