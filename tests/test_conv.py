@@ -1,0 +1,284 @@
+"""conv2d / max_pool2d / avg_pool2d: against the loop reference, finite differences and PyTorch."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl import Tensor, conv, gradcheck, nn, no_grad
+from minidl import functional as F
+
+rng = np.random.default_rng(0)
+
+# (x shape, weight shape, stride, padding): odd sizes, non-square kernels, strides that skip the last rows,
+# padding wider than the kernel overhang, 1×1 kernels, a kernel exactly the size of the padded input
+CONV_CASES = [
+    ((2, 3, 7, 9), (4, 3, 3, 3), 1, 1),
+    ((2, 3, 7, 9), (4, 3, 3, 2), (2, 1), (1, 0)),
+    ((1, 2, 5, 5), (3, 2, 5, 5), 1, 0),
+    ((3, 2, 8, 6), (5, 2, 1, 1), 2, 0),
+    ((2, 3, 11, 10), (4, 3, 3, 3), 3, 2),
+    ((1, 1, 4, 4), (2, 1, 6, 6), 1, 1),
+    ((2, 4, 6, 7), (3, 4, 2, 4), (1, 3), (2, 1)),
+]
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    """Force the chunked path: a budget of a few hundred bytes splits every image into bands of 1-2 rows."""
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 300)
+
+
+def case_arrays(x_shape, w_shape, dtype=np.float64):
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    return x, w, b
+
+
+# --- forward against the loop reference -------------------------------------------------------------------
+@pytest.mark.parametrize("budget", [conv.CHUNK_BYTES, 300, 3000])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_conv2d_matches_reference(monkeypatch, budget, x_shape, w_shape, stride, padding):
+    # 300 bytes: one or two output rows per chunk; 3000: several whole images per chunk for the small cases
+    monkeypatch.setattr(conv, "CHUNK_BYTES", budget)
+    x, w, b = case_arrays(x_shape, w_shape)
+    y = F.conv2d(x, w, b, stride=stride, padding=padding)
+    expected = conv.conv2d_reference(x, w, b, stride=stride, padding=padding)
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y.data, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_float32_stays_float32():
+    x, w, b = (a.astype(np.float32) for a in case_arrays((2, 3, 6, 5), (4, 3, 3, 3)))
+    xt, wt, bt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+    y = F.conv2d(xt, wt, bt, padding=1)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert xt.grad.dtype == wt.grad.dtype == bt.grad.dtype == np.float32
+    np.testing.assert_allclose(y.data, conv.conv2d_reference(x, w, b, padding=1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("budget", [10**9, 1000, 50])
+def test_chunks_cover_every_output_row_once(monkeypatch, budget):
+    monkeypatch.setattr(conv, "CHUNK_BYTES", budget)
+    seen = np.zeros((5, 7), int)
+    for n0, n1, r0, r1 in conv._chunks(5, 7, bytes_per_row=100):
+        assert n1 - n0 == 1 or (r0, r1) == (0, 7)  # several whole images, or rows of one image
+        assert (n1 - n0) * (r1 - r0) * 100 <= max(budget, 100)  # within budget (at least one row)
+        seen[n0:n1, r0:r1] += 1
+    assert (seen == 1).all()
+
+
+def test_column_buffer_is_bounded():
+    """A 3×3 conv of a 64×128×128 map would need a 38 MB column matrix; chunking keeps the extra memory small."""
+    x = np.ones((1, 64, 128, 128), np.float32)
+    w = np.ones((8, 64, 3, 3), np.float32)
+    full_cols = 64 * 9 * 128 * 128 * 4
+    out_bytes = 8 * 128 * 128 * 4
+    tracemalloc.start()
+    try:
+        with no_grad():
+            F.conv2d(x, w, padding=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < out_bytes + conv.CHUNK_BYTES + 2**20 < full_cols
+
+
+# --- gradients ---------------------------------------------------------------------------------------------
+def test_conv2d_gradcheck_stride2_padding1_non_square():
+    x, w, b = case_arrays((2, 3, 6, 5), (4, 3, 3, 2))
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), x, w, b)
+
+
+def test_conv2d_gradcheck_chunked(tiny_chunks):
+    x, w, b = case_arrays((2, 2, 7, 6), (3, 2, 3, 3))
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(1, 2)), x, w, b)
+
+
+def test_conv2d_gradcheck_batch_chunks(monkeypatch):
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 2000)  # two whole images per chunk: the (O, n·pixels) path
+    x, w, _ = case_arrays((5, 2, 4, 5), (3, 2, 2, 3))
+    gradcheck(lambda x, w: F.conv2d(x, w, padding=1), x, w)
+
+
+def test_conv2d_gradcheck_no_bias_large_stride():
+    x, w, _ = case_arrays((1, 2, 9, 8), (2, 2, 2, 3))
+    gradcheck(lambda x, w: F.conv2d(x, w, stride=(3, 4), padding=(0, 1)), x, w)
+
+
+def distinct(shape):
+    """Values without ties (a shuffled range, scaled), so the max is unique and finite differences are valid."""
+    return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1).astype(np.float64)
+
+
+POOL_CASES = [(2, None), (3, 2), (2, 1), ((3, 2), (1, 2)), (3, None), ((2, 3), (2, 3))]
+
+
+@pytest.mark.parametrize("kernel, stride", POOL_CASES)
+def test_max_pool2d_gradcheck(kernel, stride):
+    gradcheck(lambda x: F.max_pool2d(x, kernel, stride), distinct((2, 3, 7, 8)))
+
+
+@pytest.mark.parametrize("kernel, stride", POOL_CASES)
+def test_avg_pool2d_gradcheck(kernel, stride):
+    gradcheck(lambda x: F.avg_pool2d(x, kernel, stride), rng.standard_normal((2, 3, 7, 8)))
+
+
+def test_max_pool2d_ties_pick_the_first_in_row_major_order():
+    # every window of this 4×4 map holds its maximum twice; the first occurrence (row by row) gets the gradient
+    x = np.array([[0, 5, 1, 1], [5, 0, 1, 1], [2, 0, 3, 3], [0, 2, 3, 3]], dtype=np.float64)[None, None]
+    xt = Tensor(x, requires_grad=True)
+    y = F.max_pool2d(xt, 2)
+    np.testing.assert_array_equal(y.data[0, 0], [[5, 1], [2, 3]])
+    y.backward(np.array([[[[10.0, 20.0], [30.0, 40.0]]]]))
+    expected = np.array([[0, 10, 20, 0], [0, 0, 0, 0], [30, 0, 40, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(xt.grad[0, 0], expected)
+
+
+def test_max_pool2d_values_match_a_loop():
+    x = rng.standard_normal((2, 3, 9, 7))
+    for (kh, kw), (sh, sw) in [((2, 2), (2, 2)), ((3, 2), (1, 3)), ((3, 3), (2, 2))]:
+        y = F.max_pool2d(x, (kh, kw), (sh, sw)).data
+        Ho, Wo = (9 - kh) // sh + 1, (7 - kw) // sw + 1
+        expected = np.array([[[[x[n, c, h * sh : h * sh + kh, w * sw : w * sw + kw].max() for w in range(Wo)]
+                               for h in range(Ho)] for c in range(3)] for n in range(2)])
+        np.testing.assert_array_equal(y, expected)
+        y = F.avg_pool2d(x, (kh, kw), (sh, sw)).data
+        expected = np.array([[[[x[n, c, h * sh : h * sh + kh, w * sw : w * sw + kw].mean() for w in range(Wo)]
+                               for h in range(Ho)] for c in range(3)] for n in range(2)])
+        np.testing.assert_allclose(y, expected, rtol=1e-12)
+
+
+# --- skipping work nobody asked for ------------------------------------------------------------------------
+def count_calls(monkeypatch, name):
+    calls = []
+    original = getattr(conv, name)
+    monkeypatch.setattr(conv, name, lambda *args: calls.append(1) or original(*args))
+    return calls
+
+
+def test_frozen_weight_skips_the_weight_gradient(monkeypatch):
+    x, w, b = case_arrays((2, 3, 6, 6), (4, 3, 3, 3))
+    xt, wt, bt = Tensor(x, requires_grad=True), Tensor(w), Tensor(b)  # weight and bias frozen
+    y = F.conv2d(xt, wt, bt, padding=1)
+    assert getattr(y._ctx, "x", None) is None  # x is not kept alive for a weight gradient nobody wants
+    im2col_calls = count_calls(monkeypatch, "im2col")
+    col2im_calls = count_calls(monkeypatch, "col2im")
+    y.sum().backward()
+    assert im2col_calls == []  # the columns are rebuilt only for dL/dW = g @ colsᵀ
+    assert len(col2im_calls) > 0
+    assert wt.grad is None and bt.grad is None
+    unfrozen = Tensor(x, requires_grad=True)  # the same input gradient as with a trainable weight
+    F.conv2d(unfrozen, Tensor(w, requires_grad=True), padding=1).sum().backward()
+    np.testing.assert_allclose(xt.grad, unfrozen.grad, rtol=1e-12)
+
+
+def test_input_without_grad_skips_the_input_gradient(monkeypatch):
+    x, w, b = case_arrays((2, 3, 6, 6), (4, 3, 3, 3))
+    wt = Tensor(w, requires_grad=True)
+    y = F.conv2d(x, wt, padding=1)  # an image: no gradient wanted
+    assert getattr(y._ctx, "weight", None) is None
+    col2im_calls = count_calls(monkeypatch, "col2im")
+    y.sum().backward()
+    assert col2im_calls == []
+    assert wt.grad.shape == w.shape
+
+
+def test_max_pool2d_under_no_grad_keeps_no_index():
+    xt = Tensor(distinct((1, 2, 4, 4)), requires_grad=True)
+    with no_grad():
+        y = F.max_pool2d(xt, 2)
+    assert y._ctx is None and not y.requires_grad
+
+
+# --- error messages ----------------------------------------------------------------------------------------
+def test_conv2d_channel_mismatch_names_the_shapes():
+    with pytest.raises(ValueError, match=r"\(1, 4, 5, 5\) has 4 channels but weight \(8, 3, 3, 3\) expects 3"):
+        F.conv2d(np.zeros((1, 4, 5, 5)), np.zeros((8, 3, 3, 3)))
+
+
+def test_conv2d_kernel_larger_than_padded_input():
+    with pytest.raises(ValueError, match=r"kernel 5×5 .* larger than the padded input 4×4"):
+        F.conv2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 5, 5)), padding=1)
+
+
+def test_conv2d_bad_arguments():
+    with pytest.raises(ValueError, match=r"expects x of shape \(N, C, H, W\).*got x \(3, 5, 5\)"):
+        F.conv2d(np.zeros((3, 5, 5)), np.zeros((1, 3, 3, 3)))
+    with pytest.raises(ValueError, match=r"bias \(2,\) must have shape \(1,\)"):
+        F.conv2d(np.zeros((1, 3, 5, 5)), np.zeros((1, 3, 3, 3)), np.zeros(2))
+    with pytest.raises(ValueError, match="stride must be an int or a pair of ints"):
+        F.conv2d(np.zeros((1, 3, 5, 5)), np.zeros((1, 3, 3, 3)), stride=(1, 2, 3))
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        F.conv2d(np.zeros((1, 3, 5, 5)), np.zeros((1, 3, 3, 3)), stride=0)
+
+
+def test_pool_errors():
+    with pytest.raises(ValueError, match=r"pooling kernel 3×3 is larger than the input 2×5"):
+        F.max_pool2d(np.zeros((1, 1, 2, 5)), 3)
+    with pytest.raises(ValueError, match=r"avg_pool2d expects x of shape \(N, C, H, W\), got \(4, 4\)"):
+        F.avg_pool2d(np.zeros((4, 4)), 2)
+
+
+# --- layers ------------------------------------------------------------------------------------------------
+def test_layers_register_parameters_and_run():
+    minidl.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 4, (3, 1), bias=False),
+                          nn.AvgPool2d(2, 1))
+    names = [name for name, _ in model.named_parameters()]
+    assert names == ["0.weight", "0.bias", "3.weight"]
+    assert model[0].weight.shape == (8, 3, 3, 3) and model[0].weight.dtype == np.float32
+    y = model(Tensor(rng.standard_normal((2, 3, 10, 10)).astype(np.float32)))
+    assert y.shape == (2, 4, 2, 4)
+    y.sum().backward()
+    assert all(p.grad is not None and p.grad.shape == p.shape for p in model.parameters())
+    assert "kernel_size=(3, 3)" in repr(model[0]) and "stride=2" in repr(model[2])
+
+
+# --- PyTorch -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_conv2d_matches_torch(dtype, tol, x_shape, w_shape, stride, padding):
+    torch = pytest.importorskip("torch")
+    x, w, b = case_arrays(x_shape, w_shape, dtype)
+    xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(xt, wt, bt, stride=stride, padding=padding)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    y.backward(g)
+    X, W, B = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    Y = torch.nn.functional.conv2d(X, W, B, stride=stride, padding=padding)
+    Y.backward(torch.from_numpy(g))
+    for ours, theirs in [(y.data, Y), (xt.grad, X.grad), (wt.grad, W.grad), (bt.grad, B.grad)]:
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("kernel, stride", POOL_CASES)
+def test_pools_match_torch_including_ties(kernel, stride):
+    torch = pytest.importorskip("torch")
+    # small integers after a ReLU-like clamp: many tied windows, where PyTorch routes to the first maximum
+    x = np.maximum(rng.integers(-2, 3, (2, 3, 9, 8)), 0).astype(np.float32)
+    for ours_fn, torch_fn in [(F.max_pool2d, torch.nn.functional.max_pool2d),
+                              (F.avg_pool2d, torch.nn.functional.avg_pool2d)]:
+        xt = Tensor(x, requires_grad=True)
+        y = ours_fn(xt, kernel, stride)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        y.backward(g)
+        X = torch.tensor(x, requires_grad=True)
+        Y = torch_fn(X, kernel, stride)
+        Y.backward(torch.from_numpy(g))
+        np.testing.assert_allclose(y.data, Y.detach().numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(xt.grad, X.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_conv_layer_matches_torch_layer():
+    torch = pytest.importorskip("torch")
+    ours = nn.Conv2d(3, 5, (3, 2), stride=(2, 1), padding=(1, 0))
+    theirs = torch.nn.Conv2d(3, 5, (3, 2), stride=(2, 1), padding=(1, 0))
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.weight.data))
+        theirs.bias.copy_(torch.from_numpy(rng.standard_normal(5).astype(np.float32)))
+    ours.bias.data[...] = theirs.bias.detach().numpy()
+    x = rng.standard_normal((2, 3, 9, 6)).astype(np.float32)
+    np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
