@@ -1,0 +1,4 @@
+"""Ready-made networks. ``vgg19(weights=None | "imagenet" | path)`` builds VGG19 (see ``vgg.py``)."""
+from .vgg import VGG19, vgg19, vgg19_layer_names
+
+__all__ = ["VGG19", "vgg19", "vgg19_layer_names"]
