@@ -31,14 +31,15 @@ EPS = 1e-6  # finite-difference step: small enough for the O(ε²) error, large 
 CHECKS_PER_TENSOR = 3
 ATOL, RTOL = 1e-7, 1e-5
 
-# What each op's backward computes, with the walkthrough's own names. g is the gradient arriving from the
-# right (dL/d output). The general forms are in the ops' docstrings (minidl/functional.py).
+# What each op's backward computes, with the walkthrough's own names: (argument, formula) pairs. g is the
+# gradient arriving from the right, dL/d(output). The general forms are in the ops' docstrings
+# (minidl/functional.py).
 EXPLAIN = {
-    "CrossEntropy": ["dL/dlogits = (softmax(logits) − onehot(labels)) / N     (N = batch size)"],
-    "Linear": ["dL/d{x} = g · {weight}           (g = dL/d{out})",
-               "dL/d{weight} = gᵀ · {x}          (summed over the batch)",
-               "dL/d{bias} = g summed over the batch"],
-    "ReLU": ["dL/d{x} = g ⊙ [{x} > 0]          (the gradient passes where the unit was active, else 0)"],
+    "CrossEntropy": [("logits", "dL/dlogits = (softmax(logits) − onehot(labels)) / N     (N = batch size)")],
+    "Linear": [("x", "dL/d{x} = g · {weight}           (g = dL/d{out})"),
+               ("weight", "dL/d{weight} = gᵀ · {x}          (summed over the batch)"),
+               ("bias", "dL/d{bias} = g summed over the batch")],
+    "ReLU": [("x", "dL/d{x} = g ⊙ [{x} > 0]          (the gradient passes where the unit was active, else 0)")],
 }
 
 
@@ -112,10 +113,10 @@ def display(node):
 
 
 def fmt(array, count=4):
-    """The first ``count`` values of an array, flattened (``+ 0.0`` turns -0.0 into 0.0)."""
+    """The first ``count`` values of an array, flattened."""
     flat = array.reshape(-1)
     more = ", …" if flat.size > count else ""
-    return "[" + ", ".join(f"{v + 0.0:+.4g}" for v in flat[:count]) + more + "]"
+    return "[" + ", ".join("0" if v == 0 else f"{v:+.4g}" for v in flat[:count]) + more + "]"
 
 
 def report_tensor(model, x, labels, node, tensor, results):
@@ -151,29 +152,30 @@ def walkthrough(model, x, labels):
 
     print(f"Forward pass: loss = {loss.item():.6f}   (guessing all 10 classes equally likely would give ln 10 = {np.log(10):.4f})\n")
     print("Backward pass, op by op from the loss back to the inputs (the order backward() visits them).")
-    print("Each op receives g = dL/d(its output) and hands each input its gradient (the chain rule).\n")
+    print("Each op receives g = dL/d(its output) and hands each input its gradient (the chain rule).")
+    print(f"Each 'check' nudges one entry by ±{EPS:g}, runs the network again from there, and compares\n"
+          "(L(+ε) − L(−ε)) / 2ε with the value backward computed.\n")
     results = []
     out_node = graph.node(graph.output)
     report_tensor(model, x, labels, out_node, graph.tensor(out_node.id), results)
     ops = [n for n in graph.nodes if n.kind == "op"]
     for step, op in enumerate(reversed(ops), start=1):
         inputs = [graph.node(i) for i in graph.inputs_of(op.id)]
+        by_arg = {e.arg: graph.node(e.src) for e in graph.edges if e.dst == op.id}  # "weight" -> fc2.weight
         out = graph.node(graph.outputs_of(op.id)[0])
         print(f"\nstep {step}: {op.op}.backward    ({out.name} = {op.op}({', '.join(display(n) for n in inputs)}))")
-        args = {"out": out.name}
-        if op.op == "Linear":
-            args.update(x=inputs[0].name, weight=inputs[1].name, bias=inputs[2].name)
-        elif op.op == "ReLU":
-            args.update(x=inputs[0].name)
-        for line in EXPLAIN.get(op.op, []):
-            print("    " + line.format(**args))
+        names = {arg: display(node) for arg, node in by_arg.items()}
+        for arg, line in EXPLAIN.get(op.op, []):
+            if by_arg[arg].grad_norm is not None:
+                print("    " + line.format(out=out.name, **names))
+            else:  # backward skips it: Function.needs_input_grad says nobody asked for it
+                print(f"    (dL/d{names[arg]} is not computed: {names[arg]} does not require grad)")
         for node in inputs:
-            t = graph.tensor(node.id)
-            if t.grad is None:
+            if node.grad_norm is None:
                 what = "the images" if node.name == "x" else "the class labels"
-                print(f"    {display(node)}: no gradient needed ({what}: a constant, not something we learn)")
+                print(f"    {display(node)}: no gradient ({what}: a constant, not something we learn)")
             else:
-                report_tensor(model, x, labels, node, t, results)
+                report_tensor(model, x, labels, node, graph.tensor(node.id), results)
     return loss, graph, results
 
 
@@ -208,9 +210,10 @@ def main(argv=None):
         png, dot = args.out / "graph.png", args.out / "graph.dot"
         viz.draw_graph(loss, png)  # written atomically (minidl.fileio.atomic_path)
         viz.to_dot(loss, dot)
-        print(f"\nWrote {png}: the graph above as a picture. Data flows left to right, from the images and the\n"
-              "weights (orange) through the ops (grey ellipses) to the loss (red); each box shows a tensor's\n"
-              f"shape and ‖grad‖, the size of its gradient. Wrote {dot} too: dot -Tsvg {dot} -o graph.svg")
+        print(f"\nWrote {png}, the graph above as a picture: data flows left to right, from the images\n"
+              "and the weights (orange boxes) through the ops (grey ellipses) to the loss (red box); each box\n"
+              "shows a tensor's name, shape and ‖grad‖, the size of its gradient.\n"
+              f"Wrote {dot}, the same graph for Graphviz: dot -Tsvg {dot} -o graph.svg")
         if passed != len(results):
             print(f"error: {len(results) - passed} finite-difference checks failed", file=sys.stderr)
             return 1

@@ -47,6 +47,7 @@ nearest the output are drawn and one dashed node "⋯ N earlier nodes" stands fo
 Nothing here changes matplotlib's global state: figures are ``matplotlib.figure.Figure`` objects, never
 ``pyplot``, so no backend is selected and no window opens.
 """
+import bisect
 import inspect
 import weakref
 from collections import deque
@@ -419,15 +420,18 @@ def _pav(targets, weights):
 
 
 def _crossings(order_a, order_b, edges):
-    """Number of crossing edges between two adjacent columns."""
+    """Number of crossing edges between two adjacent columns.
+
+    Edges (u, v) and (u', v') cross when u is above u' but v below v'. Sorted by the position of u (then v),
+    that is an inversion in the sequence of positions of v, counted with a sorted list in O(E log E).
+    """
     pa = {v: i for i, v in enumerate(order_a)}
     pb = {v: i for i, v in enumerate(order_b)}
     pairs = sorted((pa[u], pb[v]) for u, v in edges if u in pa and v in pb)
-    count = 0
-    for i in range(len(pairs)):  # O(E²) per pair of columns: fine for a few hundred nodes
-        for j in range(i + 1, len(pairs)):
-            if pairs[j][0] > pairs[i][0] and pairs[j][1] < pairs[i][1]:
-                count += 1
+    seen, count = [], 0
+    for _, b in pairs:
+        count += len(seen) - bisect.bisect_right(seen, b)  # earlier edges ending strictly below this one
+        bisect.insort(seen, b)
     return count
 
 
@@ -499,29 +503,34 @@ def _layout(graph, sizes, row_gap=0.16, dummy_gap=0.06):
         for v in col:
             y[v] = top + height[v] / 2
             top += height[v] + row_gap
-    def place(col, nbrs_of, weight_real=1.0):
-        if not col:
-            return
+    def gaps(col):  # offset of each node from the column's first one, when packed as tightly as allowed
         offsets, acc = [0.0], 0.0
         for a, b in zip(col, col[1:]):
             gap = dummy_gap if isinstance(a, tuple) or isinstance(b, tuple) else row_gap
             acc += (height[a] + height[b]) / 2 + gap
             offsets.append(acc)
-        targets, weights = [], []
+        return offsets
+    packed = [gaps(col) for col in columns]
+    weights = [[2.0 if isinstance(v, tuple) else 1.0 for v in col] for col in columns]  # long edges stay straight
+
+    def place(i, nbrs):
+        col, offsets = columns[i], packed[i]
+        targets = []
         for v, off in zip(col, offsets):
-            nbrs = nbrs_of(v)
-            want = sum(y[u] for u in nbrs) / len(nbrs) if nbrs else y[v]
+            ns = nbrs[v]
+            want = sum(y[u] for u in ns) / len(ns) if ns else y[v]
             targets.append(want - off)
-            weights.append(2.0 if isinstance(v, tuple) else weight_real)  # long edges stay straight
-        for v, z, off in zip(col, _pav(targets, weights), offsets):
+        for v, z, off in zip(col, _pav(targets, weights[i]), offsets):
             y[v] = z + off
-    for _ in range(12):
-        for col in columns[1:]:
-            place(col, lambda v: up[v])
-        for col in reversed(columns[:-1]):
-            place(col, lambda v: down[v])
-    for col in columns:
-        place(col, lambda v: up[v] + down[v])
+
+    both = {v: up[v] + down[v] for v in layer}
+    for _ in range(10):
+        for i in range(1, n_layers):
+            place(i, up)
+        for i in range(n_layers - 2, -1, -1):
+            place(i, down)
+    for i in range(n_layers):
+        place(i, both)
     top = min(y[v] - height[v] / 2 for v in y)
     y = {v: value - top for v, value in y.items()}
 
