@@ -150,7 +150,8 @@ def walkthrough(model, x, labels):
 
     graph = viz.build_graph(loss)
 
-    print(f"Forward pass: loss = {loss.item():.6f}   (guessing all 10 classes equally likely would give ln 10 = {np.log(10):.4f})\n")
+    print(f"Forward pass: loss = {loss.item():.6f}   "
+          f"(guessing all 10 classes equally likely would give ln 10 = {np.log(10):.4f})\n")
     print("Backward pass, op by op from the loss back to the inputs (the order backward() visits them).")
     print("Each op receives g = dL/d(its output) and hands each input its gradient (the chain rule).")
     print(f"Each 'check' nudges one entry by ±{EPS:g}, runs the network again from there, and compares\n"

@@ -58,6 +58,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .fileio import atomic_path
+from .nn.module import Parameter
 from .tensor import Tensor
 
 __all__ = ["Graph", "Node", "Edge", "build_graph", "draw_graph", "to_dot", "name_parameters", "retain_grads"]
@@ -254,16 +255,14 @@ def build_graph(tensor, params=None, max_nodes=None):
     Raises ``RuntimeError`` if ``backward()`` already freed the graph (see the module docstring for the
     order that works), ``ValueError`` if ``tensor`` is a leaf.
     """
-    if isinstance(tensor, Graph):
+    if isinstance(tensor, Graph):  # already a snapshot: used as it is
         return tensor
     names = _param_names(params)
     order = _walk(tensor, "build_graph")
     if max_nodes is not None and max_nodes < 1:
         raise ValueError(f"max_nodes must be at least 1 or None, got {max_nodes}")
-    keep_tensors, keep_ops = _nearest(tensor, max_nodes)
-    total = len(order) + sum(1 for t in order if t._ctx is not None)
-
-    from .nn.module import Parameter  # here, not at the top: nn imports modules that may import viz
+    total = len(order) + sum(1 for t in order if t._ctx is not None)  # tensors + ops
+    keep_tensors, keep_ops = _nearest(tensor, max_nodes, total)
 
     nodes, edges, tensor_id, cut_targets, refs = [], [], {}, [], {}
     n_ops = 0
@@ -308,7 +307,7 @@ def build_graph(tensor, params=None, max_nodes=None):
     return Graph(nodes, edges, tensor_id[id(tensor)], hidden, title, refs)
 
 
-def _nearest(tensor, max_nodes):
+def _nearest(tensor, max_nodes, total):
     """The tensors and ops (as sets of ``id(tensor)``; an op is identified by its output) within the first
     ``max_nodes`` nodes of a breadth-first walk back from the output; (None, None) when all fit.
 
@@ -331,7 +330,7 @@ def _nearest(tensor, max_nodes):
         for x in new:
             tensors.add(id(x))
             queue.append(x)
-    if count == sum(1 + (t._ctx is not None) for t in _walk(tensor, "build_graph")):
+    if count == total:
         return None, None
     return tensors, ops
 
@@ -401,7 +400,7 @@ def _layers(graph):
     for n in graph.nodes:
         if not preds[n.id] and succs[n.id]:
             layer[n.id] = min(layer[s] for s in succs[n.id]) - 1
-    return layer, preds, succs
+    return layer
 
 
 def _pav(targets, weights):
@@ -442,7 +441,7 @@ def _layout(graph, sizes, row_gap=0.16, dummy_gap=0.06):
     with y growing downwards, ``routes[k]`` the list of (x_left, x_right, y) waypoints of edge k, and the
     list of (x_left, x_right) of every column.
     """
-    layer, preds, succs = _layers(graph)
+    layer = _layers(graph)
     n_layers = max(layer.values()) + 1
 
     # Long edges become chains of dummy nodes, one per column crossed, so that the ordering and placement
@@ -471,6 +470,7 @@ def _layout(graph, sizes, row_gap=0.16, dummy_gap=0.06):
         index = range(1, n_layers) if forward else range(n_layers - 2, -1, -1)
         for i in index:
             ref = {v: j for j, v in enumerate(cols[i - 1 if forward else i + 1])}
+
             def key(item):
                 j, v = item
                 nbrs = [ref[u] for u in (up[v] if forward else down[v]) if u in ref]
@@ -503,6 +503,7 @@ def _layout(graph, sizes, row_gap=0.16, dummy_gap=0.06):
         for v in col:
             y[v] = top + height[v] / 2
             top += height[v] + row_gap
+
     def gaps(col):  # offset of each node from the column's first one, when packed as tightly as allowed
         offsets, acc = [0.0], 0.0
         for a, b in zip(col, col[1:]):
@@ -510,6 +511,7 @@ def _layout(graph, sizes, row_gap=0.16, dummy_gap=0.06):
             acc += (height[a] + height[b]) / 2 + gap
             offsets.append(acc)
         return offsets
+
     packed = [gaps(col) for col in columns]
     weights = [[2.0 if isinstance(v, tuple) else 1.0 for v in col] for col in columns]  # long edges stay straight
 
@@ -625,10 +627,15 @@ def draw_graph(tensor, path=None, *, params=None, max_nodes=150, title=None, dpi
         return x + x0, y + y0
 
     # Edges first, so the nodes are drawn over their ends.
-    n_inputs = {}
+    n_inputs, args = {}, {}
     for e in graph.edges:
         n_inputs[e.dst] = n_inputs.get(e.dst, 0) + 1
+        args.setdefault((e.src, e.dst), []).append(e.arg)
+    drawn = set()
     for e, route in zip(graph.edges, routes):
+        if (e.src, e.dst) in drawn:  # x * x: one line, labelled "a, b"
+            continue
+        drawn.add((e.src, e.dst))
         (sx, sy), (tx, ty) = pos[e.src], pos[e.dst]
         points = [(sx + sizes[e.src][0] / 2, sy)]
         for left, right, y in route:  # through each column crossed, horizontally
@@ -652,8 +659,8 @@ def draw_graph(tensor, path=None, *, params=None, max_nodes=150, title=None, dpi
             t = 0.6
             bx = (1 - t) ** 3 * p0x + (1 - (1 - t) ** 3 - t ** 3) * (p0x + p3x) / 2 + t ** 3 * p3x
             by = p0y + (p3y - p0y) * (3 * t ** 2 - 2 * t ** 3)
-            ax.text(bx, by, e.arg, ha="center", va="center", fontsize=ARG_FONT_SIZE, style="italic",
-                    color="#666666", zorder=1.5, parse_math=False,
+            ax.text(bx, by, ", ".join(args[e.src, e.dst]), ha="center", va="center", fontsize=ARG_FONT_SIZE,
+                    style="italic", color="#666666", zorder=1.5, parse_math=False,
                     bbox=dict(facecolor="white", edgecolor="none", pad=0.4, alpha=0.9))  # sits on the line
 
     for n in graph.nodes:
