@@ -1,0 +1,255 @@
+"""VGG19 convolution speed: minidl's im2col conv2d against PyTorch CPU, as ratios measured in the same run.
+
+    python benchmarks/bench_conv.py [--sizes 224x224 384x512] [--modes forward input_grad full] [--rounds 3]
+
+The VGG19 feature stack (16 convolutions 3×3 pad 1, widths 64,64 | 128,128 | 256×4 | 512×4 | 512×4, ReLU,
+2×2 max pool after each block) with identical random weights in both frameworks, on a 1×3×H×W image:
+- forward:     the whole feature stack, without autograd (no_grad in both);
+- input_grad:  forward up to block5_conv2 (after its ReLU) and the gradient of the sum of that map with
+               respect to the image, weights frozen (style transfer / feature visualisation): no weight GEMMs;
+- full:        forward of the whole stack and backward of the sum of the features to every weight and bias.
+Each (framework, size, mode) runs in fresh subprocesses (2 threads each: OpenBLAS for NumPy,
+torch.set_num_threads(2)), ``--rounds`` of them alternating between the frameworks, each timing ``--repeats``
+runs after one warm-up, so that both see the same machine load and each one's peak memory is its own. The
+table shows the best and median of all timed runs, the ratio minidl / PyTorch of the best times, the convolution
+GFLOPS achieved (2·multiply-adds of the conv GEMMs the mode needs, divided by the whole time), the same as a
+fraction of this machine's NumPy float32 matmul speed (measured first), and the memory: peak RSS and its
+growth over the RSS just before the first run (the working memory of the pass). A correctness check
+compares both frameworks' outputs and gradients first. Timings are noisy: compare ratios within one run.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+WIDTHS = [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]]
+LAST_CONV_FOR_INPUT_GRAD = (4, 1)  # block5_conv2: block index 4, conv index 1 (0-based)
+
+
+def vgg19_weights(seed=0):
+    """He-initialised float32 weights and small biases, [(W, b)] per conv, identical for both frameworks."""
+    rng = np.random.default_rng(seed)
+    weights, c = [], 3
+    for block in WIDTHS:
+        for o in block:
+            w = (rng.standard_normal((o, c, 3, 3)) * np.sqrt(2.0 / (9 * c))).astype(np.float32)
+            weights.append((w, (rng.standard_normal(o) * 0.01).astype(np.float32)))
+            c = o
+    return weights
+
+
+def conv_layers(mode):
+    """(block, conv) indices of the convs the mode runs."""
+    layers = [(b, i) for b, block in enumerate(WIDTHS) for i in range(len(block))]
+    if mode == "input_grad":
+        layers = layers[: layers.index(LAST_CONV_FOR_INPUT_GRAD) + 1]
+    return layers
+
+
+def conv_flops(mode, H, W):
+    """2 × multiply-adds of the conv GEMMs: forward, + dL/dx (input_grad, full), + dL/dW (full)."""
+    total, c, h, w, first = 0, 3, H, W, True
+    layers = set(conv_layers(mode))
+    for b, block in enumerate(WIDTHS):
+        for i, o in enumerate(block):
+            if (b, i) in layers:
+                f = 2 * o * c * 9 * h * w
+                total += f
+                if mode == "input_grad":
+                    total += f  # dL/dx, including the image's
+                elif mode == "full":
+                    total += f + (0 if first else f)  # dL/dW everywhere, dL/dx except for the image
+            c, first = o, False
+        h, w = h // 2, w // 2
+    return total
+
+
+def features(F, x, params, mode, pool):
+    """The VGG19 feature stack written against a functional API (minidl.functional or torch.nn.functional)."""
+    k = 0
+    layers = conv_layers(mode)
+    for b, block in enumerate(WIDTHS):
+        for i in range(len(block)):
+            w, bias = params[k]
+            x = F.relu(F.conv2d(x, w, bias, padding=1))
+            k += 1
+            if (b, i) == layers[-1] and mode == "input_grad":
+                return x
+        x = pool(x, 2)
+    return x
+
+
+def make_minidl(mode, weights, x_np):
+    import minidl
+    from minidl import Tensor
+    from minidl import functional as F
+
+    params = [(Tensor(w, requires_grad=mode == "full"), Tensor(b, requires_grad=mode == "full")) for w, b in weights]
+
+    def run():
+        x = Tensor(x_np, requires_grad=mode == "input_grad")
+        if mode == "forward":
+            with minidl.no_grad():
+                return features(F, x, params, mode, F.max_pool2d).data, None
+        y = features(F, x, params, mode, F.max_pool2d)
+        y.sum().backward()
+        grads = x.grad if mode == "input_grad" else [p.grad for pair in params for p in pair]
+        for pair in params:
+            for p in pair:
+                p.grad = None
+        return y.data, grads
+
+    return run
+
+
+def make_torch(mode, weights, x_np):
+    import torch
+
+    torch.set_num_threads(2)
+    F = torch.nn.functional
+    params = [(torch.tensor(w, requires_grad=mode == "full"), torch.tensor(b, requires_grad=mode == "full"))
+              for w, b in weights]
+
+    def run():
+        x = torch.tensor(x_np, requires_grad=mode == "input_grad")
+        if mode == "forward":
+            with torch.no_grad():
+                return features(F, x, params, mode, F.max_pool2d).numpy(), None
+        y = features(F, x, params, mode, F.max_pool2d)
+        y.sum().backward()
+        grads = x.grad.numpy() if mode == "input_grad" else [p.grad.numpy() for pair in params for p in pair]
+        for pair in params:
+            for p in pair:
+                p.grad = None
+        return y.detach().numpy(), grads
+
+    return run
+
+
+def memory_mb(field):
+    """VmRSS (resident now) or VmHWM (peak resident) of this process, from /proc/self/status, in MiB.
+
+    (Not ru_maxrss: Linux carries it over from the parent across fork and exec, so a child would report
+    the parent's peak when that one is higher.)
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(framework, mode, H, W, repeats):
+    x = np.random.default_rng(1).standard_normal((1, 3, H, W)).astype(np.float32)
+    weights = vgg19_weights()
+    run = make_minidl(mode, weights, x) if framework == "minidl" else make_torch(mode, weights, x)
+    before = memory_mb("VmRSS")
+    run()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    print(json.dumps(dict(times=times, peak_mb=memory_mb("VmHWM"), before_mb=before)))
+
+
+def check(H, W):
+    """Both frameworks on the same image: outputs and gradients must agree (float32 tolerances)."""
+    x = np.random.default_rng(1).standard_normal((1, 3, H, W)).astype(np.float32)
+    weights = vgg19_weights()
+    lines = []
+    for mode in ["forward", "input_grad", "full"]:
+        (ours, our_grads), (theirs, their_grads) = make_minidl(mode, weights, x)(), make_torch(mode, weights, x)()
+        err = np.abs(ours - theirs).max() / np.abs(theirs).max()
+        line = f"{mode}: output max rel err {err:.1e}"
+        if mode == "input_grad":
+            line += f", dL/dx {np.abs(our_grads - their_grads).max() / np.abs(their_grads).max():.1e}"
+        elif mode == "full":
+            worst = max(np.abs(a - b).max() / np.abs(b).max() for a, b in zip(our_grads, their_grads))
+            line += f", worst dL/dW or dL/db {worst:.1e}"
+        lines.append(line)
+    return lines
+
+
+def matmul_gflops():
+    """NumPy float32 matmul speed on this machine: a square 4096 product and a VGG-like (512, 4608) @ (4608, 4096)."""
+    out = {}
+    for name, (m, k, n) in {"4096³": (4096, 4096, 4096), "512×4608×4096": (512, 4608, 4096)}.items():
+        a, b = np.ones((m, k), np.float32), np.ones((k, n), np.float32)
+        a @ b
+        best = min(timed(lambda: a @ b) for _ in range(5))
+        out[name] = 2 * m * k * n / best / 1e9
+    return out
+
+
+def timed(f):
+    start = time.perf_counter()
+    f()
+    return time.perf_counter() - start
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", nargs="+", default=["224x224", "384x512"])
+    p.add_argument("--modes", nargs="+", default=["forward", "input_grad", "full"])
+    p.add_argument("--rounds", type=int, default=3, help="subprocesses per framework, alternating")
+    p.add_argument("--repeats", type=int, default=2, help="timed runs per subprocess, after one warm-up")
+    p.add_argument("--no-check", action="store_true", help="skip the minidl-vs-PyTorch correctness check")
+    p.add_argument("--child", nargs=4, metavar=("FRAMEWORK", "MODE", "H", "W"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        framework, mode, H, W = args.child
+        return child(framework, mode, int(H), int(W), args.repeats)
+
+    try:
+        import torch  # noqa: F401
+
+        frameworks = ["minidl", "torch"]
+    except ImportError:
+        frameworks = ["minidl"]
+        print("PyTorch is not installed: timing minidl alone (pip install torch for the ratios)")
+    openblas = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")}
+    peak = matmul_gflops()
+    print("NumPy float32 matmul: " + ", ".join(f"{k} {v:.0f} GFLOPS" for k, v in peak.items())
+          + (f"   (environment: {openblas})" if openblas else ""))
+    peak_gflops = max(peak.values())
+    if not args.no_check and "torch" in frameworks:
+        for line in check(64, 96):
+            print("check 1×3×64×96 vs PyTorch, " + line)
+
+    header = (f"{'size':<9} {'mode':<11} {'framework':<7} {'best s':>7} {'median s':>8} {'ratio':>6} {'GFLOPS':>7} "
+              f"{'% matmul':>8} {'peak RSS MB':>11} {'+MB':>6}")
+    print(header)
+    print("-" * len(header))
+    for size in args.sizes:
+        H, W = (int(v) for v in size.split("x"))
+        for mode in args.modes:
+            flops = conv_flops(mode, H, W)
+            runs = {f: [] for f in frameworks}
+            for _ in range(args.rounds):  # alternate the frameworks, so both see the same machine load
+                for f in frameworks:
+                    out = subprocess.run([sys.executable, __file__, "--child", f, mode, str(H), str(W),
+                                          "--repeats", str(args.repeats)], capture_output=True, text=True)
+                    if out.returncode:
+                        print(out.stderr)
+                        raise SystemExit(f"{f} {mode} {size} failed")
+                    runs[f].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            best = {}
+            for f, rs in runs.items():
+                times = sorted(t for r in rs for t in r["times"])
+                best[f] = times[0]
+                gflops = flops / times[0] / 1e9
+                ratio = f"{best['minidl'] / best['torch']:.2f}" if f == "torch" else ""
+                peak, grown = max(r["peak_mb"] for r in rs), max(r["peak_mb"] - r["before_mb"] for r in rs)
+                print(f"{size:<9} {mode:<11} {f:<7} {times[0]:>7.3f} {times[len(times) // 2]:>8.3f} {ratio:>6} "
+                      f"{gflops:>7.0f} {gflops / peak_gflops:>8.0%} {peak:>11.0f} {grown:>6.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
