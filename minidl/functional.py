@@ -179,8 +179,9 @@ def log_softmax(x, axis=-1):
 
 def cross_entropy(logits, labels):
     """Mean cross-entropy between logits (N, C) and integer labels (N,); labels never need grad."""
-    labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
-    return CrossEntropy.apply(logits, Tensor(labels))
+    if not isinstance(labels, Tensor):
+        labels = Tensor(np.asarray(labels))  # an int array stays int (only Python lists become float32)
+    return CrossEntropy.apply(logits, labels)
 
 
 def mse_loss(a, b):

@@ -108,7 +108,9 @@ class Tensor:
     def __init__(self, data, requires_grad=False, name=None):
         if isinstance(data, Tensor):
             data = data.data
-        if not isinstance(data, np.ndarray):
+        if isinstance(data, np.generic):  # NumPy scalars (what ops on 0-d arrays return) keep their dtype
+            data = np.asarray(data)
+        elif not isinstance(data, np.ndarray):
             data = np.asarray(data)
             if data.dtype.kind in "fiub":  # Python scalars and lists: float32, like torch.tensor(...)
                 data = data.astype(np.float32)

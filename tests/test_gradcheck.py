@@ -12,7 +12,7 @@ import pytest
 import minidl
 from minidl import Function, Tensor, gradcheck
 from minidl import functional as F
-from minidl import ops
+from minidl import conv, ops, style
 
 rng = np.random.default_rng(0)
 
@@ -90,6 +90,21 @@ CASES = {
         (lambda x, w: F.linear(x, w), [randn(5, 4), randn(3, 4)]),  # no bias
     ],
 }
+
+# Convolution, pooling and the style-transfer losses (more variants beside their own tests).
+CASES.update({
+    conv.Conv2dFunction: [
+        (F.conv2d, [randn(2, 3, 5, 4), randn(4, 3, 3, 3), randn(4)]),
+        (lambda x, w: F.conv2d(x, w, stride=2, padding=1), [randn(1, 2, 6, 5), randn(3, 2, 3, 2)]),
+    ],
+    conv.MaxPool2dFunction: [
+        (lambda x: F.max_pool2d(x, 2), [distinct(2, 3, 4, 6)]),
+        (lambda x: F.max_pool2d(x, 3, stride=2), [distinct(1, 2, 7, 5)]),  # overlapping windows, odd size
+    ],
+    conv.AvgPool2dFunction: [(lambda x: F.avg_pool2d(x, 2), [randn(2, 3, 5, 4)])],
+    style.Gram: [(style.gram_matrix, [randn(2, 3, 4, 5)])],
+    style.TotalVariation: [(style.total_variation_loss, [distinct(1, 2, 4, 3)])],  # no ties: |d| has a kink at 0
+})
 
 
 def _dropout_case():

@@ -145,3 +145,8 @@ def test_array_surface():
     assert x.sum().item() == 15.0
     with pytest.raises(TypeError, match="scalar exponent"):
         x ** Tensor([2.0])
+
+
+def test_reductions_of_float64_stay_float64():
+    a = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    assert (-a.sum()).dtype == np.float64 and (a.sum() + a.sum()).dtype == np.float64
