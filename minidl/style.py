@@ -85,7 +85,8 @@ class Gram(Function):
         return (self.f @ self.f.transpose(0, 2, 1)) / self.m
 
     def backward(self, g):
-        return (((g + g.transpose(0, 2, 1)) @ self.f / self.m).reshape(self.shape),)
+        # scale the small (C, C) factor, not the (C, M) product: one pass less over a feature-map-sized array
+        return ((((g + g.transpose(0, 2, 1)) / self.m) @ self.f).reshape(self.shape),)
 
 
 class TotalVariation(Function):
