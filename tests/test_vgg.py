@@ -299,8 +299,12 @@ def test_with_top_loads_and_matches_pytorch(tmp_path):
     torch = pytest.importorskip("torch")
     path, layers = write_file(tmp_path / "top.h5", include_top=True, preprocessing="torch", seed=6)
     model = vgg19(weights=path, include_top=True)
+    path.unlink()  # 550 MB; pytest keeps the temporary folders of the last runs
     assert list(model.layer_names[-4:]) == ["flatten", "fc1", "fc2", "predictions"]
     assert model.fc1.weight.shape == (4096, 25088) and model.predictions.weight.shape == (1000, 4096)
+    for name in ("fc1", "fc2", "predictions", "block1_conv1"):
+        assert np.array_equal(getattr(model, name).weight.data, layers[name][0]), name
+    del layers  # from here on the model's own arrays serve PyTorch too (shared, not copied)
     with pytest.raises(ValueError, match=r"top needs block5_pool of shape \(512, 7, 7\).*got \(512, 2, 2\)"):
         model(images((1, 3, 64, 64)))
 
@@ -309,13 +313,15 @@ def test_with_top_loads_and_matches_pytorch(tmp_path):
     assert logits.shape == (1, 1000)
 
     features = torch_vgg19_features(model, torch, "max")
-    classifier = torch.nn.Sequential(torch.nn.Linear(25088, 4096), torch.nn.ReLU(), torch.nn.Dropout(),
-                                     torch.nn.Linear(4096, 4096), torch.nn.ReLU(), torch.nn.Dropout(),
-                                     torch.nn.Linear(4096, 1000)).eval()
-    keys = torchvision_keys()
-    classifier.load_state_dict({f"{keys[n][len('classifier.'):]}.{p}": torch.from_numpy(a)
-                                for n in ("fc1", "fc2", "predictions") for p, a in zip(("weight", "bias"), layers[n])})
+    tf = torch.nn.functional
+
+    def dense(name, h):
+        return tf.linear(h, torch.from_numpy(getattr(model, name).weight.data),
+                         torch.from_numpy(getattr(model, name).bias.data))
+
     with torch.no_grad():
         x = (torch.from_numpy(rgb) - torch.from_numpy(TORCH_MEAN).reshape(1, 3, 1, 1)) / torch.from_numpy(TORCH_STD).reshape(1, 3, 1, 1)
-        ref = classifier(torch.flatten(features(x), 1)).numpy()  # torchvision flattens NCHW, like minidl
+        h = torch.flatten(features(x), 1)  # torchvision flattens NCHW, like minidl
+        # torchvision's classifier: Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear (dropout off in eval)
+        ref = dense("predictions", tf.relu(dense("fc2", tf.relu(dense("fc1", h))))).numpy()
     assert_close(logits, ref, "predictions (logits)")

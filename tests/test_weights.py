@@ -105,6 +105,15 @@ def leftovers(directory):
     return [p.name for p in Path(directory).iterdir() if p.name.startswith(".") or p.name.endswith(".part")]
 
 
+@pytest.fixture
+def big_files(tmp_path):
+    """tmp_path, emptied after the test: pytest keeps the last runs' folders, and these files are ~550 MB."""
+    yield tmp_path
+    for p in tmp_path.iterdir():
+        if p.is_file():
+            p.unlink()
+
+
 @pytest.fixture(scope="module")
 def notop():
     return keras_weights(include_top=False)
@@ -185,10 +194,12 @@ def keras_top_file(tmp_path_factory):
     """The with-top Keras file (~550 MB of random float32), written once for the module."""
     weights = keras_weights(include_top=True, seed=2)
     path = write_keras_h5(tmp_path_factory.mktemp("keras_top") / "top.h5", weights, style="old")
-    return path, weights
+    yield path, weights
+    path.unlink()
 
 
-def test_convert_keras_with_top(tmp_path, keras_top_file):
+def test_convert_keras_with_top(big_files, keras_top_file):
+    tmp_path = big_files
     src, keras = keras_top_file
     layers, attrs = read_vgg19(convert(src, tmp_path / "top.h5"), include_top=True)
     assert attrs["include_top"] and list(layers) == list(vgg19_shapes(True))
@@ -298,8 +309,10 @@ def test_failed_write_leaves_nothing_and_keeps_old_file(tmp_path, keras_notop_fi
 
 # --- torchvision ------------------------------------------------------------------------------------
 
-def test_convert_torchvision_with_top(tmp_path):
+@pytest.mark.torch
+def test_convert_torchvision_with_top(big_files):
     torch = pytest.importorskip("torch")
+    tmp_path = big_files
     state = torchvision_state_dict(include_top=True)
     assert "features.34.weight" in state and "classifier.6.bias" in state
     src = tmp_path / "vgg19-dcbb9e9d.pth"
@@ -312,6 +325,7 @@ def test_convert_torchvision_with_top(tmp_path):
         assert_same(layers[name][1], state[f"{prefix}.bias"].numpy(), name)
 
 
+@pytest.mark.torch
 def test_torchvision_errors(tmp_path):
     torch = pytest.importorskip("torch")
     state = torchvision_state_dict(include_top=False)

@@ -223,7 +223,7 @@ def vgg19(weights=None, pooling="max", include_top=False, seed=0):
         if not include_top:
             names.insert(0, imagenet_filename("vgg19", include_top=False))
         fetch = "python -m minidl.weights fetch vgg19" + (" --top" if include_top else "")
-        path = find_weights(names, hint=f"Download them with: {fetch}   (or use weights=None for random "
+        path = find_weights(names, hint=f"Download the weights with: {fetch}   (or use weights=None for random "
                                         "weights, e.g. for an offline demo)")
     elif isinstance(weights, (str, Path)):
         path = Path(weights)
