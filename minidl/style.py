@@ -152,15 +152,11 @@ def total_variation_loss(image):
 
 
 def _mean(scalars):
-    """The mean of scalar Tensors, keeping their dtype.
-
-    The sum is taken on shape (1,) rather than on 0-d tensors: NumPy arithmetic on 0-d arrays returns NumPy
-    scalars, which ``Tensor`` stores as float32, so a float64 gradcheck would silently lose its precision.
-    """
-    total = scalars[0].reshape(1)
+    """The mean of scalar Tensors (a graph node per addition, so each term gets its gradient)."""
+    total = scalars[0]
     for s in scalars[1:]:
-        total = total + s.reshape(1)
-    return (total / len(scalars)).reshape(())
+        total = total + s
+    return total / len(scalars)
 
 
 def _constant(x):
