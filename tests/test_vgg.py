@@ -320,7 +320,8 @@ def test_with_top_loads_and_matches_pytorch(tmp_path):
                          torch.from_numpy(getattr(model, name).bias.data))
 
     with torch.no_grad():
-        x = (torch.from_numpy(rgb) - torch.from_numpy(TORCH_MEAN).reshape(1, 3, 1, 1)) / torch.from_numpy(TORCH_STD).reshape(1, 3, 1, 1)
+        mean, std = (torch.from_numpy(v).reshape(1, 3, 1, 1) for v in (TORCH_MEAN, TORCH_STD))
+        x = (torch.from_numpy(rgb) - mean) / std
         h = torch.flatten(features(x), 1)  # torchvision flattens NCHW, like minidl
         # torchvision's classifier: Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear (dropout off in eval)
         ref = dense("predictions", tf.relu(dense("fc2", tf.relu(dense("fc1", h))))).numpy()

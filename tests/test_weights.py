@@ -239,7 +239,8 @@ def test_keras_wrong_shape_names_dataset(tmp_path, notop):
     bad = dict(notop)
     bad["block2_conv1"] = (np.zeros((3, 3, 64, 100), np.float32), np.zeros(100, np.float32))
     src = write_keras_h5(tmp_path / "src.h5", bad)
-    with pytest.raises(WeightsFormatError, match=r"src\.h5.*block2_conv1.*/block2_conv1/block2_conv1/kernel:0.*\(3, 3, 64, 128\)"):
+    message = r"src\.h5.*block2_conv1.*/block2_conv1/block2_conv1/kernel:0.*\(3, 3, 64, 128\)"
+    with pytest.raises(WeightsFormatError, match=message):
         convert(src, tmp_path / "out.h5")
 
 

@@ -7,6 +7,9 @@
 - ``__main__.py``: the command line, ``python -m minidl.weights {fetch,convert,info,where}``.
 
 This package needs h5py but not the rest of minidl (and PyTorch only to read a ``.pth`` file).
+
+``minidl.weights.convert`` and ``minidl.weights.fetch`` are the functions (re-exported below); the modules
+of the same names are still importable with ``from minidl.weights.fetch import VGG19_FILES`` and the like.
 """
 from .convert import convert, detect_format
 from .fetch import fetch, imagenet_filename

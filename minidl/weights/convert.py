@@ -16,8 +16,10 @@ Two things differ between those files and minidl, and both are handled here, onc
        y_j = Σ_{h,w,c} a[h,w,c] · K[(h·W+w)·C + c, j]   (Keras)
            = Σ_{c,h,w} a[c,h,w] · W[j, (c·H+h)·W + w]   (minidl)
 
-   which holds for every input exactly when ``W = K.reshape(H, W, C, out).transpose(2, 0, 1, 3)
-   .reshape(C·H·W, out).T``: the rows of K are reordered, never changed. torchvision is NCHW already.
+   which holds for every input exactly when ``W[j, (c·H+h)·W+w] = K[(h·W+w)·C+c, j]``, i.e.
+   ``W = K.reshape(H, W, C, out).transpose(3, 2, 0, 1).reshape(out, C·H·W)``: the rows of K are
+   reordered (and the matrix transposed, as for every dense kernel), never changed. torchvision is NCHW
+   already.
 
 The first convolution's input channels are left as they are: Keras's weights expect BGR (they come from the
 VGG authors' Caffe models), torchvision's expect RGB. The file records that as ``preprocessing`` ("caffe" or
