@@ -21,9 +21,15 @@ def fans(shape):
 def glorot_uniform(shape, dtype=np.float32):
     fan_in, fan_out = fans(shape)
     limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return random.generator().uniform(-limit, limit, size=shape).astype(dtype)
+    # drawn directly in the target dtype: a float64 draw would double the memory of a 100M-weight layer
+    w = random.generator().random(shape, dtype=dtype)
+    w *= 2 * limit
+    w -= limit
+    return w
 
 
 def he_normal(shape, dtype=np.float32):
     fan_in, _ = fans(shape)
-    return (random.generator().standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+    w = random.generator().standard_normal(shape, dtype=dtype)
+    w *= np.sqrt(2.0 / fan_in)
+    return w
