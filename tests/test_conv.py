@@ -20,6 +20,7 @@ CONV_CASES = [
     ((2, 3, 11, 10), (4, 3, 3, 3), 3, 2),
     ((1, 1, 4, 4), (2, 1, 6, 6), 1, 1),
     ((2, 4, 6, 7), (3, 4, 2, 4), (1, 3), (2, 1)),
+    ((1, 2, 5, 4), (3, 2, 2, 2), 1, 2),
 ]
 
 
@@ -152,26 +153,28 @@ def test_max_pool2d_values_match_a_loop():
 
 
 # --- skipping work nobody asked for ------------------------------------------------------------------------
-def count_calls(monkeypatch, name):
+def spy(monkeypatch, owner, name):
+    """Replace owner.name by a wrapper that records each call, and return the list of calls."""
     calls = []
-    original = getattr(conv, name)
-    monkeypatch.setattr(conv, name, lambda *args: calls.append(1) or original(*args))
+    original = getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda *args: calls.append(1) or original(*args))
     return calls
 
 
-def test_frozen_weight_skips_the_weight_gradient(monkeypatch):
+@pytest.mark.parametrize("stride", [1, 2])
+def test_frozen_weight_skips_the_weight_gradient(monkeypatch, stride):
     x, w, b = case_arrays((2, 3, 6, 6), (4, 3, 3, 3))
     xt, wt, bt = Tensor(x, requires_grad=True), Tensor(w), Tensor(b)  # weight and bias frozen
-    y = F.conv2d(xt, wt, bt, padding=1)
+    y = F.conv2d(xt, wt, bt, stride=stride, padding=1)
     assert getattr(y._ctx, "x", None) is None  # x is not kept alive for a weight gradient nobody wants
-    im2col_calls = count_calls(monkeypatch, "im2col")
-    col2im_calls = count_calls(monkeypatch, "col2im")
+    weight_grads = spy(monkeypatch, conv.Conv2dFunction, "_weight_grad")
+    im2col_calls = spy(monkeypatch, conv, "im2col")
     y.sum().backward()
-    assert im2col_calls == []  # the columns are rebuilt only for dL/dW = g @ colsᵀ
-    assert len(col2im_calls) > 0
+    assert weight_grads == []
+    assert im2col_calls == []  # the columns of x are rebuilt only for dL/dW = g @ colsᵀ
     assert wt.grad is None and bt.grad is None
     unfrozen = Tensor(x, requires_grad=True)  # the same input gradient as with a trainable weight
-    F.conv2d(unfrozen, Tensor(w, requires_grad=True), padding=1).sum().backward()
+    F.conv2d(unfrozen, Tensor(w, requires_grad=True), stride=stride, padding=1).sum().backward()
     np.testing.assert_allclose(xt.grad, unfrozen.grad, rtol=1e-12)
 
 
@@ -180,9 +183,10 @@ def test_input_without_grad_skips_the_input_gradient(monkeypatch):
     wt = Tensor(w, requires_grad=True)
     y = F.conv2d(x, wt, padding=1)  # an image: no gradient wanted
     assert getattr(y._ctx, "weight", None) is None
-    col2im_calls = count_calls(monkeypatch, "col2im")
+    input_grads = spy(monkeypatch, conv.Conv2dFunction, "_input_grad")
+    col2im_calls = spy(monkeypatch, conv, "col2im")
     y.sum().backward()
-    assert col2im_calls == []
+    assert input_grads == [] and col2im_calls == []
     assert wt.grad.shape == w.shape
 
 
