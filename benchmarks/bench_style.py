@@ -11,7 +11,8 @@ the same layers, losses, preprocessing and Adam settings and runs on the *same* 
 
 Images are square, ``size`` × ``size`` (the example's long side). Each (framework, size) runs in a fresh
 subprocess (2 threads: OpenBLAS's for NumPy, ``torch.set_num_threads(2)``), so its peak memory (max RSS) is
-its own. The table shows the median and best seconds per step after one warm-up step, the ratio
+its own. Each measurement is repeated ``--rounds`` times, alternating the frameworks; the table shows the
+median seconds per step (after one warm-up step) of the quietest round, the best single step, the ratio
 minidl / PyTorch of the medians, the peak RSS and its growth over the RSS just before the first step (the
 working memory of a step). A check first runs both loops on a 64×64 image and compares the loss parts and
 the image after three steps. Timings are noisy on a shared machine: compare ratios within one run.
@@ -159,6 +160,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="image sizes (square, pixels)")
     p.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
+    p.add_argument("--rounds", type=int, default=2, help="measurements per framework and size (the quietest counts)")
     p.add_argument("--no-check", action="store_true", help="skip the minidl-vs-PyTorch agreement check")
     p.add_argument("--json", type=Path, help="also write the results to this file")
     p.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "SIZE"), help=argparse.SUPPRESS)
@@ -181,21 +183,27 @@ def main():
     print("-" * len(header))
     results = []
     for size in args.sizes:
+        runs = {f: [] for f in frameworks}
+        for _ in range(args.rounds):  # alternate the frameworks, so a busy spell of the machine hits both
+            for f in frameworks:
+                out = subprocess.run([sys.executable, __file__, "--child", f, str(size), "--steps", str(args.steps)],
+                                     capture_output=True, text=True)
+                if out.returncode:
+                    print(out.stderr)
+                    raise SystemExit(f"{f} at {size} failed")
+                runs[f].append(json.loads(out.stdout.strip().splitlines()[-1]))
         medians = {}
         for f in frameworks:
-            out = subprocess.run([sys.executable, __file__, "--child", f, str(size), "--steps", str(args.steps)],
-                                 capture_output=True, text=True)
-            if out.returncode:
-                print(out.stderr)
-                raise SystemExit(f"{f} at {size} failed")
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            times = sorted(r["seconds"])
-            medians[f] = float(np.median(times))
+            # the quietest round: the median step of each round, then the smallest of those
+            r = min(runs[f], key=lambda r: np.median(r["seconds"]))
+            medians[f] = float(np.median(r["seconds"]))
+            best = min(min(r["seconds"]) for r in runs[f])
+            peak = max(r["peak_mb"] for r in runs[f])
             ratio = medians["minidl"] / medians["torch"] if f == "torch" else None
-            print(f"{size:>5} {f:<9} {medians[f]:>13.2f} {times[0]:>7.2f} {'' if ratio is None else f'{ratio:.2f}':>6} "
-                  f"{r['peak_mb']:>11.0f} {r['peak_mb'] - r['before_mb']:>6.0f}", flush=True)
-            results.append(dict(size=size, framework=f, seconds=r["seconds"], median=medians[f],
-                                peak_rss_mb=r["peak_mb"], rss_before_mb=r["before_mb"], ratio_to_torch=ratio))
+            print(f"{size:>5} {f:<9} {medians[f]:>13.2f} {best:>7.2f} {'' if ratio is None else f'{ratio:.2f}':>6} "
+                  f"{peak:>11.0f} {peak - r['before_mb']:>6.0f}", flush=True)
+            results.append(dict(size=size, framework=f, seconds=[r["seconds"] for r in runs[f]], median=medians[f],
+                                peak_rss_mb=peak, rss_before_mb=r["before_mb"], ratio_to_torch=ratio))
     if args.json:
         from minidl.fileio import atomic_path
 
