@@ -117,9 +117,10 @@ def load_model(args):
     try:
         model = vgg19(weights=weights, pooling=args.pooling, include_top=False, seed=args.seed)
     except FileNotFoundError as e:
+        where = _one_line(e).split(". Download")[0].rstrip(".")  # our own advice replaces the library's
         raise UserError(
-            f"VGG19 weights not found ({_one_line(e)}). Get them with `{FETCH_COMMAND}`, or run with "
-            "--weights random to try the pipeline with untrained weights"
+            f"{where}. Get the VGG19 weights with `{FETCH_COMMAND}`, or run with --weights random to try the "
+            "pipeline with untrained weights"
         ) from None
     except (ValueError, KeyError, OSError) as e:  # a file that is not a VGG19 weight file, unreadable, ...
         raise UserError(f"cannot load VGG19 weights {args.weights!r}: {_one_line(e)}") from None
