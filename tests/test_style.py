@@ -148,6 +148,15 @@ def test_one_step_lowers_the_loss(vgg, images, optimizer):
     assert second < first, (optimizer, first, second)
 
 
+def test_content_only_and_style_only_runs(vgg, images):
+    content, style = images
+    texture = style_transfer(content, style, vgg, content_layers=(), steps=1, init="noise")
+    assert texture.history["content"] == [0.0, 0.0] and texture.history["style"][0] > 0
+    reconstruction = style_transfer(content, style, vgg, style_layers=(), content_layers=("block3_conv1",), steps=1,
+                                    init="noise")
+    assert reconstruction.history["style"] == [0.0, 0.0] and reconstruction.history["content"][0] > 0
+
+
 def test_weights_are_frozen_during_the_run_and_restored_after(vgg, images):
     content, style = images
     grads_required = []
