@@ -12,11 +12,12 @@ from .fileio import atomic_path
 RIGHT, WRONG, NEUTRAL = "#1f77b4", "#d62728", "#b0b0b0"  # blue, red, grey
 
 
-def save_figure(fig, path, dpi=120):
+def save_figure(fig, path, dpi=120, **savefig_options):
     """Save ``fig`` to ``path`` (format from the suffix) under a temporary name, then rename."""
     path = Path(path)
+    savefig_options.setdefault("bbox_inches", "tight")
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
+        fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png", dpi=dpi, **savefig_options)
     return path
 
 

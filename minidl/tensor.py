@@ -8,8 +8,8 @@ Read this file first. The whole idea of backpropagation fits in it:
    ``conv.py``.
 2. ``Function.apply`` runs ``forward`` and, when some input requires a gradient, remembers the function in
    the output's ``_ctx``. Following ``_ctx.inputs`` from any tensor walks back through the graph that made it.
-3. ``Tensor.backward`` sorts that graph so that each tensor comes after every tensor computed from it
-   (reverse topological order), then walks it once, calling each function's ``backward`` and summing the
+3. ``Tensor.backward`` sorts that graph (``graph_order``) so that each tensor comes after every tensor
+   computed from it (reverse topological order), then walks it once, calling each function's ``backward`` and summing the
    gradients that reach a tensor along different paths (a tensor used twice gets two contributions).
 
 Gradients are plain NumPy arrays and ``backward`` runs outside the graph, so minidl computes first-order
@@ -84,6 +84,41 @@ class Function:
     @property
     def released(self):
         return getattr(self, "inputs", None) is None
+
+
+class GraphFreedError(RuntimeError):
+    """The graph was freed by an earlier ``backward()`` and cannot be walked again."""
+
+
+def graph_order(output, constants=False):
+    """The tensors of the graph that produced ``output``, each after all of its inputs (data-flow order).
+
+    Reversed, it is the order in which backward visits them: a tensor's gradient is complete once every
+    tensor computed from it has passed its contribution back. An iterative depth-first search: a recursive
+    one would hit Python's recursion limit on a chain of a few thousand ops. Inputs are visited in argument
+    order. ``constants=True`` also includes inputs that need no gradient (data, labels), for drawing.
+    """
+    order, visited = [], set()
+    stack = [(output, False)]
+    while stack:
+        t, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        if t._ctx is not None:
+            if t._ctx.released:
+                raise GraphFreedError(
+                    "Trying to backward through the graph a second time: its saved arrays were freed by "
+                    "the first backward(). Call backward(retain_graph=True) the first time if you need to "
+                    "go through it again."
+                )
+            stack.extend((x, False) for x in reversed(t._ctx.inputs)  # reversed: the first argument pops first
+                         if x is not None and (constants or x.requires_grad) and id(x) not in visited)
+    return order
 
 
 def _constant(value, inputs):
@@ -188,7 +223,7 @@ class Tensor:
                 raise ValueError(f"backward(): grad has shape {grad.shape}, but the tensor has shape {self.shape}")
 
         grads = {id(self): grad}  # dL/dt for tensors reached so far, summed over paths
-        for t in self._reverse_topological_order():
+        for t in reversed(graph_order(self)):  # each tensor after every tensor computed from it
             g = grads.pop(id(t), None)
             if g is None:
                 continue
@@ -204,35 +239,6 @@ class Tensor:
                     grads[id(inp)] = ig if id(inp) not in grads else grads[id(inp)] + ig
             if not retain_graph:
                 fn.release()
-
-    def _reverse_topological_order(self):
-        """Tensors of the graph, each before all the tensors it was computed from.
-
-        An iterative depth-first search (a recursive one would hit Python's recursion limit on a chain of
-        a few thousand ops): a tensor is appended after all its inputs, so the list reversed is the order in
-        which gradients are complete when a tensor is reached.
-        """
-        order, visited = [], set()
-        stack = [(self, False)]
-        while stack:
-            t, inputs_done = stack.pop()
-            if inputs_done:
-                order.append(t)
-                continue
-            if id(t) in visited:
-                continue
-            visited.add(id(t))
-            stack.append((t, True))
-            if t._ctx is not None:
-                if t._ctx.released:
-                    raise RuntimeError(
-                        "Trying to backward through the graph a second time: its saved arrays were freed by "
-                        "the first backward(). Call backward(retain_graph=True) the first time if you need to "
-                        "go through it again."
-                    )
-                stack.extend((x, False) for x in t._ctx.inputs if x is not None and x.requires_grad)
-        order.reverse()
-        return order
 
     # --- operators: each is a Function in ops.py ----------------------------------------------------
     def __add__(self, other):

@@ -59,7 +59,8 @@ import numpy as np
 
 from .fileio import atomic_path
 from .nn.module import Parameter
-from .tensor import Tensor
+from .plots import save_figure
+from .tensor import GraphFreedError, Tensor, graph_order
 
 __all__ = ["Graph", "Node", "Edge", "build_graph", "draw_graph", "to_dot", "name_parameters", "retain_grads"]
 
@@ -182,23 +183,10 @@ def _walk(tensor, what):
             "tensors that do not require grad), so it has no graph. Draw a result computed from tensors with "
             "requires_grad=True, e.g. the loss."
         )
-    order, visited = [], set()
-    stack = [(tensor, False)]
-    while stack:
-        t, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(t)
-            continue
-        if id(t) in visited:
-            continue
-        visited.add(id(t))
-        stack.append((t, True))
-        if t._ctx is not None:
-            if t._ctx.released:
-                raise _freed_error(what)
-            # reversed, so that the stack pops the first argument first
-            stack.extend((x, False) for x in reversed(t._ctx.inputs) if x is not None and id(x) not in visited)
-    return order
+    try:
+        return graph_order(tensor, constants=True)
+    except GraphFreedError:
+        raise _freed_error(what) from None
 
 
 def retain_grads(tensor):
@@ -703,6 +691,5 @@ def draw_graph(tensor, path=None, *, params=None, max_nodes=150, title=None, dpi
 
     if path is not None:
         path = Path(path)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png", dpi=dpi, facecolor="white")
+        save_figure(fig, path, dpi=dpi, bbox_inches=None, facecolor="white")
     return fig
