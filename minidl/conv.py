@@ -33,20 +33,25 @@ Backward, with g = dL/dy reshaped like y to (O, H_out·W_out):
     dL/db    = Σ g over n, h, w
 
 Memory and speed: ``cols`` is kh·kw times larger than the input (9× for 3×3: 115 MB for the first VGG layer
-at 224×224, 440 MB at 384×512). So ``cols`` is never built for the whole batch at once: the output is cut into
+at 224×224, 450 MB at 384×512). So ``cols`` is never built for the whole batch at once: the output is cut into
 chunks (several images, or one image's band of output rows) whose columns fit in ``CHUNK_BYTES``, and one
-buffer is reused for every chunk. The budget is small (16 MiB) on purpose: measured on VGG19, a chunk
-that stays in the CPU caches makes the GEMM *faster* than one huge product (1 MiB: 1.12 s, 4-16 MiB: ~1.0 s,
-64-256 MiB: 1.45-1.63 s for the 384×512 forward), while a chunk of a few thousand columns keeps the GEMM
-efficient. Padding is not materialised either: windows that overlap the border copy only their valid part
-and write zeros for the rest (``_valid_range`` does the arithmetic), which saves a padded copy of the input
-in the forward and a padded gradient plus a crop in the backward.
+buffer is reused for every chunk. The budget is small (16 MiB) on purpose: a chunk that stays in the CPU
+caches keeps the GEMM fast, while a chunk of a few thousand columns keeps it efficient. Measured on the VGG
+layers (2 cores): 1-2 MiB chunks are 10-40% slower than 8-16 MiB, and 32-64 MiB or unchunked are 5-40% slower
+again. Padding is not materialised either: windows that overlap the border copy only their valid part and
+write zeros for the rest (``_valid_range`` does the arithmetic), which saves a padded copy of the input in the
+forward and a padded gradient plus a crop in the backward.
 
 The internal layout stays NCHW: with the filters as the left operand, the GEMM writes each output chunk
 straight into its place in the NCHW output, and no layout conversion (NCHW↔NHWC transposes, which cost a
-full pass over memory each) is needed anywhere. The alternative "no im2col" formulation, kh·kw GEMMs of
-shifted views accumulated into the output, uses short inner dimensions (C instead of 9C) and adds a
-read-modify-write of the whole output per offset, which costs more bandwidth than the im2col copies.
+full pass over memory each) is needed anywhere. Alternatives that were measured and left out:
+- kh·kw GEMMs of shifted views accumulated into the output ("no im2col"): inner dimension C instead of
+  C·kh·kw, plus a read-modify-write of the whole output per offset, more memory traffic than the copies;
+- splitting the im2col/col2im copies over two threads (NumPy releases the GIL while copying): 1.7× faster
+  alone, but under 5% end to end, because OpenBLAS's idle threads keep spinning on the cores after a GEMM;
+- dL/dx of stride-1 convolutions as a transposed convolution (see ``Conv2dFunction``).
+Where the time goes (VGG19 forward, 224×224, 2 cores): ~70% in the GEMMs at 250-290 GFLOPS (190 for the thin
+64-channel layers), ~25% in im2col, which is memory-bound; the backward adds col2im and an im2col rebuild.
 
 Pooling with strided views
 --------------------------
@@ -54,9 +59,10 @@ A pooling window is kh × kw; the view ``x[..., i::stride_h, j::stride_w]`` (cut
 element (i, j) of every window at once. Pools are *separable*: the max (or sum) over a window is the max over
 its kh rows of the max over its kw columns. Reducing the columns first (kw - 1 element-wise maxima over
 strided views of the input), then the rows, costs kh + kw - 2 passes instead of kh·kw - 1 and reads the input
-only once with a stride. For 2×2 pooling of a (1, 64, 384, 512) map this takes 9 ms, against 21 ms for the
+only once with a stride. For 2×2 pooling of a (1, 64, 384, 512) map this takes 15 ms, against 17 ms for the
 maximum of the four (i, j) views and 240 ms for the "reshape to (..., H_out, 2, W_out, 2) and .max(axis=(3,5))"
-trick, so that trick is not used even for the common kernel == stride case.
+trick, so that trick is not used even for the common kernel == stride case (and the strided views handle
+every stride, overlapping or not, with the same code).
 """
 import numpy as np
 
@@ -212,8 +218,9 @@ class Conv2dFunction(Function):
 
     Why col2im rather than the textbook shortcut for stride 1 (dL/dx is the "full" convolution of g with
     the kernel flipped and its channel axes swapped, which reuses the forward's im2col + GEMM): measured on
-    the VGG layers (single-thread CPU time) it is at most 8% faster on the wide early layers and 10-30%
-    slower on the 512-channel ones, and 6× slower on the first layer, where its GEMM has only 3 rows.
+    the VGG layers (2 cores) it is 25% faster on the 64- and 128-channel layers but 20-45% slower on the
+    512-channel ones (flipping and swapping the weights is a transposing copy) and 7× slower on the first
+    layer, whose GEMM would have 3 rows: a few percent overall, not worth a second code path.
 
     The backward saves only what it needs: x only when W needs a gradient, W only when x needs one. A frozen
     W (requires_grad False) skips the weight-gradient GEMM and the im2col rebuild; an input that needs no
