@@ -37,7 +37,7 @@ at 224×224, 450 MB at 384×512). So ``cols`` is never built for the whole batch
 chunks (several images, or one image's band of output rows) whose columns fit in ``CHUNK_BYTES``, and one
 buffer is reused for every chunk. The budget is small (16 MiB) on purpose: a chunk that stays in the CPU
 caches keeps the GEMM fast, while a chunk of a few thousand columns keeps it efficient. Measured on the VGG
-layers (2 cores): 1-2 MiB chunks are 10-40% slower than 8-16 MiB, and 32-64 MiB or unchunked are 5-40% slower
+layers (2 cores): 1-2 MiB chunks are 10-50% slower than 8-16 MiB, and 32 MiB to unchunked are 5-60% slower
 again. Padding is not materialised either: windows that overlap the border copy only their valid part and
 write zeros for the rest (``_valid_range`` does the arithmetic), which saves a padded copy of the input in the
 forward and a padded gradient plus a crop in the backward.
