@@ -229,14 +229,21 @@ class Conv2dFunction(Function):
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
         if x.ndim != 4 or weight.ndim != 4:
-            raise ValueError(f"conv2d expects x of shape (N, C, H, W) and weight of shape (O, C, kh, kw), got x {x.shape} and weight {weight.shape}")
+            raise ValueError(
+                f"conv2d expects x of shape (N, C, H, W) and weight of shape (O, C, kh, kw), "
+                f"got x {x.shape} and weight {weight.shape}"
+            )
         N, C, H, W = x.shape
         O, Cw, kh, kw = weight.shape
         (sh, sw), (ph, pw) = stride, padding
         if C != Cw:
-            raise ValueError(f"input x {x.shape} has {C} channels but weight {weight.shape} expects {Cw} (weight.shape[1])")
+            raise ValueError(
+                f"input x {x.shape} has {C} channels but weight {weight.shape} expects {Cw} (weight.shape[1])"
+            )
         if bias is not None and bias.shape != (O,):
-            raise ValueError(f"bias {bias.shape} must have shape ({O},), one value per output channel of weight {weight.shape}")
+            raise ValueError(
+                f"bias {bias.shape} must have shape ({O},), one value per output channel of weight {weight.shape}"
+            )
         if min(sh, sw) < 1 or min(ph, pw) < 0:
             raise ValueError(f"stride must be >= 1 and padding >= 0, got stride {stride} and padding {padding}")
         if kh > H + 2 * ph or kw > W + 2 * pw:

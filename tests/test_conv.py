@@ -229,8 +229,8 @@ def test_pool_errors():
 # --- layers ------------------------------------------------------------------------------------------------
 def test_layers_register_parameters_and_run():
     minidl.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 4, (3, 1), bias=False),
-                          nn.AvgPool2d(2, 1))
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 4, (3, 1), bias=False), nn.AvgPool2d(2, 1))
     names = [name for name, _ in model.named_parameters()]
     assert names == ["0.weight", "0.bias", "3.weight"]
     assert model[0].weight.shape == (8, 3, 3, 3) and model[0].weight.dtype == np.float32
