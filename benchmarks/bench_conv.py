@@ -3,7 +3,8 @@
     python benchmarks/bench_conv.py [--sizes 224x224 384x512] [--modes forward input_grad full] [--rounds 3]
 
 The VGG19 feature stack (16 convolutions 3×3 pad 1, widths 64,64 | 128,128 | 256×4 | 512×4 | 512×4, ReLU,
-2×2 max pool after each block) with identical random weights in both frameworks, on a 1×3×H×W image:
+2×2 max pool after each block) with identical random weights in both frameworks (minidl.models.vgg19 and the
+same stack written with torch.nn.functional), on a 1×3×H×W image:
 - forward:     the whole feature stack, without autograd (no_grad in both);
 - input_grad:  forward up to block5_conv2 (after its ReLU) and the gradient of the sum of that map with
                respect to the image, weights frozen (style transfer / feature visualisation): no weight GEMMs;
@@ -71,7 +72,7 @@ def conv_flops(mode, H, W):
 
 
 def features(F, x, params, mode, pool):
-    """The VGG19 feature stack written against a functional API (minidl.functional or torch.nn.functional)."""
+    """The VGG19 feature stack for PyTorch, written with torch.nn.functional."""
     k = 0
     layers = conv_layers(mode)
     for b, block in enumerate(WIDTHS):
@@ -86,23 +87,29 @@ def features(F, x, params, mode, pool):
 
 
 def make_minidl(mode, weights, x_np):
+    """minidl's own ``models.vgg19`` (Keras layer names), with the benchmark's weights loaded into it."""
     import minidl
     from minidl import Tensor
-    from minidl import functional as F
+    from minidl.models import vgg19
 
-    params = [(Tensor(w, requires_grad=mode == "full"), Tensor(b, requires_grad=mode == "full")) for w, b in weights]
+    model = vgg19(weights=None, seed=None)
+    names = [f"block{b + 1}_conv{i + 1}" for b, block in enumerate(WIDTHS) for i in range(len(block))]
+    state = {}
+    for name, (w, bias) in zip(names, weights):
+        state[f"{name}.weight"], state[f"{name}.bias"] = w, bias
+    model.load_state_dict(state)
+    model.requires_grad_(mode == "full")  # frozen weights for the input gradient: no weight GEMMs
+    last = "block5_conv2" if mode == "input_grad" else "block5_pool"
 
     def run():
         x = Tensor(x_np, requires_grad=mode == "input_grad")
         if mode == "forward":
             with minidl.no_grad():
-                return features(F, x, params, mode, F.max_pool2d).data, None
-        y = features(F, x, params, mode, F.max_pool2d)
+                return model.extract(x, last)[last].data, None
+        y = model.extract(x, last)[last]
         y.sum().backward()
-        grads = x.grad if mode == "input_grad" else [p.grad for pair in params for p in pair]
-        for pair in params:
-            for p in pair:
-                p.grad = None
+        grads = x.grad if mode == "input_grad" else [p.grad for p in model.parameters()]
+        model.zero_grad()
         return y.data, grads
 
     return run
