@@ -286,3 +286,13 @@ def test_conv_layer_matches_torch_layer():
     ours.bias.data[...] = theirs.bias.detach().numpy()
     x = rng.standard_normal((2, 3, 9, 6)).astype(np.float32)
     np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_non_contiguous_inputs():
+    x, w, b = case_arrays((2, 3, 12, 9), (4, 3, 3, 3))
+    x_view, w_view = x[:, :, ::2], np.swapaxes(np.swapaxes(w, 2, 3).copy(), 2, 3)  # strided x, F-ordered kernel
+    xt = Tensor(x_view, requires_grad=True)
+    y = F.conv2d(xt, w_view, b, padding=1)
+    np.testing.assert_allclose(y.data, conv.conv2d_reference(x_view, w, b, padding=1), rtol=1e-12)
+    y.sum().backward()  # g arrives as a broadcast (stride 0) array
+    assert xt.grad.shape == x_view.shape
