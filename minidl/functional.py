@@ -199,4 +199,6 @@ def dropout(x, p=0.5, training=True):
     if not training or p == 0:
         return x if isinstance(x, Tensor) else Tensor(x)
     return Dropout.apply(x, p=p)
+
+
 from .conv import avg_pool2d, conv2d, max_pool2d  # noqa: E402,F401
