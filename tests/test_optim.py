@@ -95,3 +95,20 @@ def test_training_reduces_the_loss():
             loss.backward()
             opt.step()
         assert loss.item() < 0.5 * first
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.Adam(ps), lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+                                  lambda ps: optim.SGD(ps, lr=0.1)])
+def test_steps_allocate_nothing_parameter_sized(make):
+    import tracemalloc
+
+    p = nn.Parameter(np.ones(250_000, dtype=np.float32))  # 1 MB
+    opt = make([p])
+    p.grad = np.full_like(p.data, 0.5)
+    opt.step()  # the first step creates the state buffers
+    tracemalloc.start()
+    for _ in range(3):
+        opt.step()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < p.data.nbytes / 10, f"a step allocated {peak} bytes"
