@@ -223,12 +223,21 @@ class Tensor:
                 raise ValueError(f"backward(): grad has shape {grad.shape}, but the tensor has shape {self.shape}")
 
         grads = {id(self): grad}  # dL/dt for tensors reached so far, summed over paths
+        kept = {id(grad)}  # arrays that a .grad holds (or the caller owns): never to be kept twice
         for t in reversed(graph_order(self)):  # each tensor after every tensor computed from it
             g = grads.pop(id(t), None)
             if g is None:
                 continue
             if t._ctx is None or t._retain_grad:
-                t.grad = g.astype(t.dtype, copy=True) if t.grad is None else t.grad + g
+                if t.grad is not None:
+                    t.grad = t.grad + g
+                elif g.flags.owndata and g.flags.writeable and g.dtype == t.dtype and id(g) not in kept:
+                    # a fresh array nobody else holds: keep it. Copying instead would cost a new
+                    # parameter-sized allocation (and its page faults) per parameter and step.
+                    t.grad = g
+                else:  # a view, or an array another tensor also received (Add gives both inputs g)
+                    t.grad = g.astype(t.dtype, copy=True)
+                kept.add(id(t.grad))
             if t._ctx is None:
                 continue
             fn = t._ctx

@@ -150,3 +150,11 @@ def test_array_surface():
 def test_reductions_of_float64_stay_float64():
     a = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     assert (-a.sum()).dtype == np.float64 and (a.sum() + a.sum()).dtype == np.float64
+
+
+def test_the_callers_gradient_array_is_not_kept_as_a_grad():
+    x = Tensor(np.ones(3), requires_grad=True)
+    g = np.array([1.0, 2.0, 3.0])
+    x.backward(g)  # x is its own output: dL/dx = g
+    x.grad += 1
+    np.testing.assert_allclose(g, [1.0, 2.0, 3.0])
