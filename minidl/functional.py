@@ -5,7 +5,6 @@ lowercase function that applies it, as in ``torch.nn.functional``. Notation: y t
 Convolution and pooling live in ``conv.py`` and are re-exported here.
 """
 import numpy as np
-from scipy.special import expit
 
 from . import random
 from .tensor import Function, Tensor
@@ -27,7 +26,8 @@ class Sigmoid(Function):
     """y = σ(x) = 1 / (1 + e⁻ˣ).   dL/dx = g ⊙ y ⊙ (1 - y)."""
 
     def forward(self, x):
-        self.y = expit(x)  # scipy's expit never overflows, unlike 1 / (1 + np.exp(-x))
+        # σ(x) = (1 + tanh(x/2)) / 2 is an identity; unlike 1 / (1 + e⁻ˣ) it never overflows for large -x
+        self.y = 0.5 * (1 + np.tanh(0.5 * x))
         return self.y
 
     def backward(self, g):
