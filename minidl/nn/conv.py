@@ -30,27 +30,28 @@ class Conv2d(Module):
         )
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """Shared by the pooling layers: a window size and a stride (default: the window size, no overlap)."""
+
+    pool = None  # the functional op, set by each subclass
+
+    def __init__(self, kernel_size, stride=None):
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x):
+        return self.pool(x, self.kernel_size, self.stride)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride if self.stride is not None else self.kernel_size}"
+
+
+class MaxPool2d(_Pool2d):
     """Max over ``kernel_size`` windows, ``stride`` apart (default: the kernel size, i.e. no overlap)."""
 
-    def __init__(self, kernel_size, stride=None):
-        self.kernel_size, self.stride = kernel_size, stride
-
-    def forward(self, x):
-        return conv.max_pool2d(x, self.kernel_size, self.stride)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride if self.stride is not None else self.kernel_size}"
+    pool = staticmethod(conv.max_pool2d)
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """Mean over ``kernel_size`` windows, ``stride`` apart (default: the kernel size, i.e. no overlap)."""
 
-    def __init__(self, kernel_size, stride=None):
-        self.kernel_size, self.stride = kernel_size, stride
-
-    def forward(self, x):
-        return conv.avg_pool2d(x, self.kernel_size, self.stride)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride if self.stride is not None else self.kernel_size}"
+    pool = staticmethod(conv.avg_pool2d)
