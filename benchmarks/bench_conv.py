@@ -21,11 +21,12 @@ compares both frameworks' outputs and gradients first. Timings are noisy: compar
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+from common import memory_mb, run_child
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -139,19 +140,6 @@ def make_torch(mode, weights, x_np):
     return run
 
 
-def memory_mb(field):
-    """VmRSS (resident now) or VmHWM (peak resident) of this process, from /proc/self/status, in MiB.
-
-    (Not ru_maxrss: Linux carries it over from the parent across fork and exec, so a child would report
-    the parent's peak when that one is higher.)
-    """
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def child(framework, mode, H, W, repeats):
     x = np.random.default_rng(1).standard_normal((1, 3, H, W)).astype(np.float32)
     weights = vgg19_weights()
@@ -241,12 +229,7 @@ def main():
             runs = {f: [] for f in frameworks}
             for _ in range(args.rounds):  # alternate the frameworks, so both see the same machine load
                 for f in frameworks:
-                    out = subprocess.run([sys.executable, __file__, "--child", f, mode, str(H), str(W),
-                                          "--repeats", str(args.repeats)], capture_output=True, text=True)
-                    if out.returncode:
-                        print(out.stderr)
-                        raise SystemExit(f"{f} {mode} {size} failed")
-                    runs[f].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                    runs[f].append(run_child(__file__, f, mode, H, W, "--repeats", args.repeats))
             best = {}
             for f, rs in runs.items():
                 times = sorted(t for r in rs for t in r["times"])

@@ -10,9 +10,9 @@ faster), final test accuracy and peak RSS.
 """
 import argparse
 import json
-import subprocess
-import sys
 import time
+
+from common import memory_mb, run_child
 
 
 def run_minidl(epochs, x, y, xt, yt):
@@ -65,8 +65,6 @@ def run_torch(epochs, x, y, xt, yt):
 
 
 def child(framework, epochs):
-    import resource
-
     from minidl.datasets import load_fashion_mnist
 
     (x, y), (xt, yt) = load_fashion_mnist("train"), load_fashion_mnist("test")
@@ -76,8 +74,7 @@ def child(framework, epochs):
 
         torch.set_num_threads(2)
     times, acc = (run_minidl if framework == "minidl" else run_torch)(epochs, x, y, xt, yt)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(dict(times=times, accuracy=acc, peak_mb=peak_mb)))
+    print(json.dumps(dict(times=times, accuracy=acc, peak_mb=memory_mb("VmHWM"))))
 
 
 def main():
@@ -98,9 +95,7 @@ def main():
     results = {f: [] for f in frameworks}
     for _ in range(args.repeats):
         for f in frameworks:
-            out = subprocess.run([sys.executable, __file__, "--child", f, "--epochs", str(args.epochs)],
-                                 capture_output=True, text=True, check=True)
-            results[f].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            results[f].append(run_child(__file__, f, "--epochs", args.epochs))
     print(f"{'framework':<10} {'s/epoch (best)':>15} {'s/epoch (median)':>17} {'test acc':>9} {'peak RSS MB':>12}")
     best = {}
     for f, runs in results.items():

@@ -19,14 +19,13 @@ the image after three steps. Timings are noisy on a shared machine: compare rati
 """
 import argparse
 import json
-import os
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from common import memory_mb, run_child
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -127,21 +126,15 @@ def torch_run(model, content, style, steps):
 
 # --- subprocess per measurement --------------------------------------------------------------------------------
 
-def rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def child(framework, size, steps):
     if framework == "torch":
         import torch  # noqa: F401  (imported before measuring the baseline: its libraries are not working memory)
     model = minidl_model()
     content, style = images(size)
-    before = rss_mb()
+    before = memory_mb("VmRSS")
     run = minidl_run if framework == "minidl" else torch_run
     seconds, _, _ = run(model, content, style, steps + 1)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(dict(seconds=seconds[1:], peak_mb=peak, before_mb=before)))
+    print(json.dumps(dict(seconds=seconds[1:], peak_mb=memory_mb("VmHWM"), before_mb=before)))
 
 
 def check(size=64, steps=3):
@@ -186,12 +179,7 @@ def main():
         runs = {f: [] for f in frameworks}
         for _ in range(args.rounds):  # alternate the frameworks, so a busy spell of the machine hits both
             for f in frameworks:
-                out = subprocess.run([sys.executable, __file__, "--child", f, str(size), "--steps", str(args.steps)],
-                                     capture_output=True, text=True)
-                if out.returncode:
-                    print(out.stderr)
-                    raise SystemExit(f"{f} at {size} failed")
-                runs[f].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                runs[f].append(run_child(__file__, f, size, "--steps", args.steps))
         medians = {}
         for f in frameworks:
             # the quietest round: the median step of each round, then the smallest of those
@@ -205,10 +193,9 @@ def main():
             results.append(dict(size=size, framework=f, seconds=[r["seconds"] for r in runs[f]], median=medians[f],
                                 peak_rss_mb=peak, rss_before_mb=r["before_mb"], ratio_to_torch=ratio))
     if args.json:
-        from minidl.fileio import atomic_path
+        from minidl.fileio import write_json
 
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(results, indent=2))
+        write_json(results, args.json)
 
 
 if __name__ == "__main__":

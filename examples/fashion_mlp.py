@@ -8,7 +8,6 @@ Outputs go to --out (default runs/fashion_mlp/): metrics.json, accuracy_curve.pn
 confusion_matrix.png, predictions.png and model.h5 (reload with ``model.load(path)``).
 """
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from minidl import Tensor, nn, no_grad, optim, plots
 from minidl import functional as F
 from minidl.data import DataLoader
 from minidl.datasets import FASHION_MNIST_CLASSES, DatasetError, load_fashion_mnist
-from minidl.fileio import DownloadError, atomic_path
+from minidl.fileio import DownloadError, write_json
 from minidl.metrics import accuracy, confusion_matrix, per_class_accuracy
 from minidl.progress import ProgressBar
 
@@ -64,7 +63,7 @@ def train(model, train_data, test_data, *, epochs, batch_size, lr, optimizer, se
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
-        bar = ProgressBar(loader, desc=f"epoch {epoch}/{epochs}", unit="batch", file=None if verbose else _Null())
+        bar = ProgressBar(loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=not verbose)
         for i, (xb, yb) in enumerate(bar):
             loss = F.cross_entropy(model(Tensor(xb)), yb)
             opt.zero_grad()
@@ -83,16 +82,6 @@ def train(model, train_data, test_data, *, epochs, batch_size, lr, optimizer, se
     return history, test_probs
 
 
-class _Null:
-    """A file that swallows progress output (quiet sweeps)."""
-
-    def write(self, _):
-        pass
-
-    def flush(self):
-        pass
-
-
 def pick_examples(probs, labels, count=15, wrong=5, seed=0):
     """Indices of test images to show: mostly random ones, plus ``wrong`` misclassified ones."""
     rng = np.random.default_rng(seed)
@@ -103,11 +92,6 @@ def pick_examples(probs, labels, count=15, wrong=5, seed=0):
     chosen += list(rng.choice(others, size=count - len(chosen), replace=False))
     rng.shuffle(chosen)
     return np.array(chosen)
-
-
-def write_json(obj, path):
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2))
 
 
 def run_single(args, train_data, test_data, test_images):

@@ -18,7 +18,6 @@ progress.png (the snapshots in a grid), losses.png (each weighted loss part agai
 run.json (settings, loss per step and its parts, seconds per step).
 """
 import argparse
-import json
 import math
 import sys
 import time
@@ -28,7 +27,7 @@ import numpy as np
 
 import minidl
 from minidl import image as imageio
-from minidl.fileio import atomic_path
+from minidl.fileio import write_json
 from minidl.plots import save_figure
 from minidl.progress import ProgressBar
 from minidl.style import ADAM_DEFAULTS, CONTENT_LAYERS, STYLE_LAYERS, style_transfer
@@ -195,11 +194,6 @@ def losses_figure(history, path, title, random_weights):
     ax.grid(True, which="minor", alpha=0.12)
     ax.legend()
     return save_figure(fig, path)
-
-
-def write_json(obj, path):
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2))
 
 
 # --- the run ----------------------------------------------------------------------------------------------

@@ -43,6 +43,15 @@ def _umask():
     return mask
 
 
+def write_json(obj, path):
+    """Write ``obj`` as indented JSON, atomically (metrics, run settings, benchmark results)."""
+    import json
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2))
+    return Path(path)
+
+
 class DownloadError(RuntimeError):
     """A download failed (network error, truncated transfer or checksum mismatch)."""
 

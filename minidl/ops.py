@@ -240,8 +240,10 @@ class Transpose(Function):
 class GetItem(Function):
     """y = x[index] (basic or advanced NumPy indexing).
 
-    Each selected element of x receives its element of g; unselected elements receive 0. An index that
-    selects the same element several times (advanced indexing) adds up the contributions (``np.add.at``).
+    Each selected element of x receives its element of g; unselected elements receive 0:
+        dL/dx = zeros like x, then dL/dx[index] += g
+    An index that selects the same element several times (advanced indexing) adds up the contributions
+    (``np.add.at``; a plain ``dx[index] += g`` would keep only one of them).
     """
 
     def forward(self, x, index):

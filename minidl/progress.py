@@ -14,7 +14,7 @@ class ProgressBar:
     ``postfix`` (a dict or string set by the loop body) is shown after the bar, e.g. the running loss.
     """
 
-    def __init__(self, iterable=None, total=None, desc="", unit="it", file=None, min_interval=0.1):
+    def __init__(self, iterable=None, total=None, desc="", unit="it", file=None, min_interval=0.1, disable=False):
         self.iterable = iterable
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
         self.desc, self.unit = desc, unit
@@ -23,6 +23,7 @@ class ProgressBar:
         self.start = self._last_draw = time.perf_counter()
         self.min_interval = min_interval
         self.interactive = hasattr(self.file, "isatty") and self.file.isatty()
+        self.disable = disable  # count, but print nothing (quiet loops such as a sweep)
 
     def __iter__(self):
         try:
@@ -44,13 +45,14 @@ class ProgressBar:
     def update(self, n=1):
         self.n += n
         now = time.perf_counter()
-        if self.interactive and now - self._last_draw >= self.min_interval:
+        if self.interactive and not self.disable and now - self._last_draw >= self.min_interval:
             self._last_draw = now
             self.file.write("\r" + self._line(now))
             self.file.flush()
 
     def close(self):
-        if self.start is None:  # already closed
+        if self.start is None or self.disable:  # already closed, or silent
+            self.start = None
             return
         self.file.write(("\r" if self.interactive else "") + self._line(time.perf_counter()) + "\n")
         self.file.flush()

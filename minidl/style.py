@@ -153,10 +153,7 @@ def total_variation_loss(image):
 
 def _mean(scalars):
     """The mean of scalar Tensors (a graph node per addition, so each term gets its gradient)."""
-    total = scalars[0]
-    for s in scalars[1:]:
-        total = total + s
-    return total / len(scalars)
+    return sum(scalars[1:], scalars[0]) / len(scalars)
 
 
 def _constant(x):
