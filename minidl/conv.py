@@ -49,7 +49,12 @@ full pass over memory each) is needed anywhere. Alternatives that were measured 
   C·kh·kw, plus a read-modify-write of the whole output per offset, more memory traffic than the copies;
 - splitting the im2col/col2im copies over two threads (NumPy releases the GIL while copying): 1.7× faster
   alone, but under 5% end to end, because OpenBLAS's idle threads keep spinning on the cores after a GEMM;
-- dL/dx of stride-1 convolutions as a transposed convolution (see ``Conv2dFunction``).
+- Winograd's F(2×2, 3×3) for the 3×3 layers (2.25× fewer multiplications): its additions-only transforms
+  are NumPy passes over memory, and the 16 small GEMMs per layer run at 160-200 GFLOPS; measured on the
+  VGG layers at 224×224 it was never faster than im2col (e.g. 15.1 against 15.2 ms for block4's 512-channel
+  convs, 43 against 28 ms for block1_conv2).
+The backward uses one shortcut where it measured faster: dL/dx of some stride-1 layers as a convolution with
+the rotated kernel (see ``Conv2dFunction``).
 Where the time goes (VGG19 forward, 224×224, 2 cores): ~70% in the GEMMs at 250-290 GFLOPS (190 for the thin
 64-channel layers), ~25% in im2col, which is memory-bound; the backward adds col2im and an im2col rebuild.
 
@@ -71,6 +76,11 @@ from .tensor import Function, is_grad_enabled
 #: Upper bound, in bytes, for the im2col buffer of one chunk (and for the matching buffer of the backward).
 #: Tests lower it to force the chunked path on tiny images.
 CHUNK_BYTES = 16 * 2**20
+
+#: dL/dx of a stride-1 convolution with O ≤ C ≤ this many channels is computed as a convolution of dL/dy
+#: with the rotated kernel, otherwise through col2im (measured choice, see ``Conv2dFunction``). Tests set it
+#: to 0 or a large number to force either path.
+ROTATED_MAX_CHANNELS = 256
 
 
 # --- shape helpers ---------------------------------------------------------------------------------------
@@ -216,11 +226,18 @@ class Conv2dFunction(Function):
         dL/dx     += col2im(Wᵀ @ g)
         dL/db      = Σ g over images and pixels
 
-    Why col2im rather than the textbook shortcut for stride 1 (dL/dx is the "full" convolution of g with
-    the kernel flipped and its channel axes swapped, which reuses the forward's im2col + GEMM): measured on
-    the VGG layers (2 cores) it is 25% faster on the 64- and 128-channel layers but 20-45% slower on the
-    512-channel ones (flipping and swapping the weights is a transposing copy) and 7× slower on the first
-    layer, whose GEMM would have 3 rows: a few percent overall, not worth a second code path.
+    For stride 1 there is a second way to get dL/dx, the textbook one: dL/dx is the "full" convolution of g
+    with the kernel rotated by 180° and its channel axes swapped, padded by kh-1-pad (each input pixel
+    collects g from every output whose window covered it, weighted by the tap that covered it). That is an
+    ordinary forward convolution (im2col of g + one GEMM that writes dL/dx directly), with no col2im and no
+    zero-filled dL/dx to add into. Which is faster depends on the shapes; measured on the VGG19 layers
+    (2 cores, 224×224 and 448×448 images):
+
+        O = C = 64, 128, 256        rotated-kernel convolution 8-28% faster than col2im
+        O = C = 512                 7-40% slower (rotating 512×512×3×3 weights is a 2 ms transposing copy)
+        O = 2·C (first conv of a block), C = 3 (the first layer)   15-25% slower, 7× slower
+    
+    so ``_input_grad`` takes it when stride is 1 and O ≤ C ≤ ``ROTATED_MAX_CHANNELS``, col2im otherwise.
 
     The backward saves only what it needs: x only when W needs a gradient, W only when x needs one. A frozen
     W (requires_grad False) skips the weight-gradient GEMM and the im2col rebuild; an input that needs no
@@ -266,9 +283,13 @@ class Conv2dFunction(Function):
         return dx, dw, db
 
     def _input_grad(self, g):
-        """dL/dx = col2im(Wᵀ @ g), chunk by chunk."""
+        """dL/dx = col2im(Wᵀ @ g), chunk by chunk, or the rotated-kernel convolution (see the class docstring)."""
         N, C, H, W = self.x_shape
         O, _, kh, kw = self.weight.shape
+        (ph, pw) = self.padding
+        if self.stride == (1, 1) and O <= C <= ROTATED_MAX_CHANNELS and ph < kh and pw < kw:
+            rotated = np.ascontiguousarray(self.weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1], dtype=g.dtype)
+            return _conv_forward(g, rotated, (1, 1), (kh - 1 - ph, kw - 1 - pw))
         Ho, Wo, K = g.shape[2], g.shape[3], C * kh * kw
         wmat_t = np.ascontiguousarray(self.weight, dtype=g.dtype).reshape(O, K).T  # (K, O): BLAS transposes
         dx = np.zeros(self.x_shape, dtype=g.dtype)
@@ -288,15 +309,16 @@ class Conv2dFunction(Function):
         kh, kw = self.kernel
         K = C * kh * kw
         dtype = np.result_type(g.dtype, self.x.dtype)
-        dw = np.zeros((O, K), dtype=dtype)
+        dw = np.zeros((O, C, kh, kw), dtype=dtype)  # owns its memory: backward() keeps it without a copy
+        dw_matrix = dw.reshape(O, K)  # a view: the chunks add into dw
         row_bytes = K * Wo * np.dtype(dtype).itemsize
         buffer = np.empty(_chunk_buffer_size(N, Ho, row_bytes, np.dtype(dtype).itemsize), dtype=dtype)
         for n0, n1, r0, r1 in _chunks(N, Ho, row_bytes):
             n, rows = n1 - n0, r1 - r0
             cols = _view(buffer[: K * n * rows * Wo], (C, kh, kw, n, rows, Wo))
             im2col(self.x, cols, (kh, kw), self.stride, self.padding, n0, n1, r0, r1)
-            dw += _gradient_columns(g, n0, n1, r0, r1) @ _view(cols, (K, n * rows * Wo)).T
-        return dw.reshape(O, C, kh, kw)
+            dw_matrix += _gradient_columns(g, n0, n1, r0, r1) @ _view(cols, (K, n * rows * Wo)).T
+        return dw
 
 
 def _gradient_columns(g, n0, n1, r0, r1):

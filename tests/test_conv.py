@@ -109,6 +109,52 @@ def test_conv2d_gradcheck_no_bias_large_stride():
     gradcheck(lambda x, w: F.conv2d(x, w, stride=(3, 4), padding=(0, 1)), x, w)
 
 
+# stride-1 cases with O <= C, where dL/dx may come from the rotated-kernel convolution instead of col2im:
+# padding 0, 1 and kernel-1 ("full"), non-square kernels and paddings, a chunked batch
+ROTATED_CASES = [
+    ((2, 4, 7, 9), (4, 4, 3, 3), (1, 1)),
+    ((1, 5, 6, 5), (3, 5, 3, 2), (0, 1)),
+    ((2, 3, 5, 6), (2, 3, 2, 4), (1, 3)),
+    ((3, 2, 4, 4), (2, 2, 1, 1), (0, 0)),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding", ROTATED_CASES)
+def test_rotated_kernel_input_gradient_equals_col2im(monkeypatch, x_shape, w_shape, padding):
+    x, w, _ = case_arrays(x_shape, w_shape)
+    g = rng.standard_normal(F.conv2d(x, w, padding=padding).shape)
+    grads = {}
+    for limit in (0, 10**9):  # 0: col2im for every layer; 10**9: the rotated kernel wherever O <= C
+        monkeypatch.setattr(conv, "ROTATED_MAX_CHANNELS", limit)
+        monkeypatch.setattr(conv, "CHUNK_BYTES", 300)  # chunked, too
+        calls = spy(monkeypatch, conv, "col2im")
+        xt = Tensor(x, requires_grad=True)
+        F.conv2d(xt, Tensor(w), padding=padding).backward(g)
+        assert bool(calls) == (limit == 0)
+        grads[limit] = xt.grad
+    np.testing.assert_allclose(grads[10**9], grads[0], rtol=1e-12, atol=1e-12)
+
+
+def test_rotated_kernel_input_gradient_gradcheck(monkeypatch):
+    monkeypatch.setattr(conv, "ROTATED_MAX_CHANNELS", 10**9)
+    x, w, b = case_arrays((2, 3, 5, 6), (3, 3, 3, 2))
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=(1, 0)), x, w, b)
+
+
+@pytest.mark.parametrize("w_shape, stride, rotated", [
+    ((4, 4, 3, 3), 1, True),  # O = C: the rotated kernel
+    ((8, 4, 3, 3), 1, False),  # more filters than input channels: col2im
+    ((4, 4, 3, 3), 2, False),  # strided: col2im
+])
+def test_input_gradient_path_choice(monkeypatch, w_shape, stride, rotated):
+    x, w, _ = case_arrays((1, 4, 6, 6), w_shape)
+    xt = Tensor(x, requires_grad=True)
+    y = F.conv2d(xt, Tensor(w), stride=stride, padding=1)
+    calls = spy(monkeypatch, conv, "col2im")
+    y.sum().backward()
+    assert bool(calls) != rotated
+
+
 def distinct(shape):
     """Values without ties (a shuffled range, scaled), so the max is unique and finite differences are valid."""
     return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1).astype(np.float64)
