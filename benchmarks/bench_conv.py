@@ -1,6 +1,7 @@
 """VGG19 convolution speed: minidl's im2col conv2d against PyTorch CPU, as ratios measured in the same run.
 
     python benchmarks/bench_conv.py [--sizes 224x224 384x512] [--modes forward input_grad full] [--rounds 3]
+    python benchmarks/bench_conv.py --per-layer [--sizes 224x224]     (each conv layer alone)
 
 The VGG19 feature stack (16 convolutions 3×3 pad 1, widths 64,64 | 128,128 | 256×4 | 512×4 | 512×4, ReLU,
 2×2 max pool after each block) with identical random weights in both frameworks (minidl.models.vgg19 and the
@@ -154,6 +155,86 @@ def child(framework, mode, H, W, repeats):
     print(json.dumps(dict(times=times, peak_mb=memory_mb("VmHWM"), before_mb=before)))
 
 
+def layer_shapes(H, W):
+    """(name, C, O, h, w) of every VGG19 conv layer on an H×W image."""
+    shapes, c, h, w = [], 3, H, W
+    for b, block in enumerate(WIDTHS):
+        for i, o in enumerate(block):
+            shapes.append((f"block{b + 1}_conv{i + 1}", c, o, h, w))
+            c = o
+        h, w = h // 2, w // 2
+    return shapes
+
+
+def layers_child(framework, H, W, repeats):
+    """Per conv layer: best time of the forward and of the input gradient (weights frozen); for minidl also
+    the bare im2col GEMM, W (O, 9C) @ cols (9C, h·w), on ready-made operands: the floor of the lowering."""
+    rng = np.random.default_rng(0)
+    best = lambda f: min(timed(f) for _ in range(repeats + 1))  # noqa: E731  (the first run warms up)
+    rows = []
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(2)
+        F = torch.nn.functional
+    else:
+        from minidl import Tensor, no_grad
+        from minidl import functional as F
+    for name, c, o, h, w in layer_shapes(H, W):
+        x = rng.standard_normal((1, c, h, w)).astype(np.float32)
+        wt = (rng.standard_normal((o, c, 3, 3)) * np.sqrt(2 / (9 * c))).astype(np.float32)
+        g = rng.standard_normal((1, o, h, w)).astype(np.float32)
+        row = dict(name=name)
+        if framework == "torch":
+            xt, wtt, gt = torch.from_numpy(x), torch.from_numpy(wt), torch.from_numpy(g)
+            with torch.no_grad():
+                row["forward"] = best(lambda: F.conv2d(xt, wtt, padding=1))
+
+            def input_grad():
+                xg = xt.clone().requires_grad_(True)
+                F.conv2d(xg, wtt, padding=1).backward(gt)
+        else:
+            with no_grad():
+                row["forward"] = best(lambda: F.conv2d(x, wt, padding=1))
+
+            def input_grad():
+                xg = Tensor(x, requires_grad=True)
+                F.conv2d(xg, Tensor(wt), padding=1).backward(g)
+
+            wm, cols = wt.reshape(o, 9 * c), rng.standard_normal((9 * c, h * w)).astype(np.float32)
+            row["gemm"] = best(lambda: wm @ cols)
+        row["input_grad"] = best(input_grad)
+        rows.append(row)
+    print(json.dumps(dict(rows=rows)))
+
+
+def per_layer_table(H, W, frameworks, repeats):
+    """Print the per-layer comparison (each framework in its own child process)."""
+    runs = {f: run_child(__file__, f, "layers", H, W, "--repeats", repeats)["rows"] for f in frameworks}
+    print(f"per layer, {H}×{W}: milliseconds (GFLOPS). GEMM: minidl's bare im2col matrix product of the forward."
+          "\nfwd+dx: forward, then the input gradient with frozen weights (as in style transfer)")
+    header = (f"{'layer':<13} {'GFLOP':>5}  {'fwd minidl':>14} {'fwd torch':>14} {'GEMM':>14}  {'fwd+dx minidl':>14} "
+              f"{'fwd+dx torch':>14}")
+    print(header)
+    print("-" * len(header))
+    total = {}
+    for k, (name, c, o, h, w) in enumerate(layer_shapes(H, W)):
+        flop = 2 * o * c * 9 * h * w
+        cells = [("minidl", "forward"), ("torch", "forward"), ("minidl", "gemm"), ("minidl", "input_grad"),
+                 ("torch", "input_grad")]
+        line = f"{name:<13} {flop / 1e9:>5.2f} "
+        for i, (f, key) in enumerate(cells):
+            if f not in runs:
+                line += f" {'':>14}"
+                continue
+            t = runs[f][k][key]
+            total[f, key] = total.get((f, key), 0) + t
+            work = 2 * flop if key == "input_grad" else flop  # the forward, then the input gradient
+            line += (" " if i == 3 else "") + f" {t * 1e3:>6.1f} ({work / t / 1e9:>4.0f})"
+        print(line)
+    print("total ms      " + " ".join(f"{f} {key} {t * 1e3:.0f}" for (f, key), t in total.items()))
+
+
 def check(H, W):
     """Both frameworks on the same image: outputs and gradients must agree (float32 tolerances)."""
     x = np.random.default_rng(1).standard_normal((1, 3, H, W)).astype(np.float32)
@@ -196,10 +277,14 @@ def main():
     p.add_argument("--rounds", type=int, default=3, help="subprocesses per framework, alternating")
     p.add_argument("--repeats", type=int, default=2, help="timed runs per subprocess, after one warm-up")
     p.add_argument("--no-check", action="store_true", help="skip the minidl-vs-PyTorch correctness check")
+    p.add_argument("--per-layer", action="store_true",
+                   help="instead: every conv layer alone (forward, input gradient, bare GEMM) at the first size")
     p.add_argument("--child", nargs=4, metavar=("FRAMEWORK", "MODE", "H", "W"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         framework, mode, H, W = args.child
+        if mode == "layers":
+            return layers_child(framework, int(H), int(W), args.repeats)
         return child(framework, mode, int(H), int(W), args.repeats)
 
     try:
@@ -214,6 +299,9 @@ def main():
     print("NumPy float32 matmul: " + ", ".join(f"{k} {v:.0f} GFLOPS" for k, v in peak.items())
           + (f"   (environment: {openblas})" if openblas else ""))
     peak_gflops = max(peak.values())
+    if args.per_layer:
+        H, W = (int(v) for v in args.sizes[0].split("x"))
+        return per_layer_table(H, W, frameworks, max(args.repeats, 3))
     if not args.no_check and "torch" in frameworks:
         for line in check(64, 96):
             print("check 1×3×64×96 vs PyTorch, " + line)
