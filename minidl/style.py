@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import functional as F
+from . import parallel
 from .optim import Adam
 from .tensor import Function, Tensor, no_grad
 
@@ -82,11 +83,13 @@ class Gram(Function):
         n, c, h, w = features.shape
         self.shape, self.m = features.shape, h * w
         self.f = features.reshape(n, c, h * w)
-        return (self.f @ self.f.transpose(0, 2, 1)) / self.m
+        # image by image through parallel.matmul: BLAS single-threaded, like the convolutions around it
+        return np.stack([parallel.matmul(f, f.T) for f in self.f]) / self.m
 
     def backward(self, g):
         # scale the small (C, C) factor, not the (C, M) product: one pass less over a feature-map-sized array
-        return ((((g + g.transpose(0, 2, 1)) / self.m) @ self.f).reshape(self.shape),)
+        s = (g + g.transpose(0, 2, 1)) / self.m
+        return (np.stack([parallel.matmul(si, f) for si, f in zip(s, self.f)]).reshape(self.shape),)
 
 
 class TotalVariation(Function):

@@ -1,0 +1,97 @@
+"""parallel.py and the convolution split over worker threads: same numbers as one thread, BLAS restored."""
+import numpy as np
+import pytest
+
+from minidl import Tensor, conv, parallel
+from minidl import functional as F
+
+needs_threads = pytest.mark.skipif(parallel._openblas_api() is None,
+                                   reason="BLAS thread count not settable here (not NumPy's OpenBLAS)")
+rng = np.random.default_rng(0)
+
+
+@pytest.fixture
+def two_workers(monkeypatch):
+    monkeypatch.setattr(parallel, "WORKERS", 2)
+    calls = []
+    run = parallel.run
+    monkeypatch.setattr(parallel, "run", lambda tasks: calls.append(len(tasks)) or run(tasks))
+    return calls
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    monkeypatch.setattr(parallel, "available", lambda: False)
+
+
+@needs_threads
+def test_blas_threads_are_restored():
+    get, _ = parallel._openblas_api()
+    before = get()
+    with parallel.blas_threads(1):
+        assert get() == 1
+    assert get() == before
+    with pytest.raises(ZeroDivisionError):  # restored on errors too, and the task's error reaches the caller
+        parallel.run([lambda: 1 / 0, lambda: None])
+    assert get() == before
+
+
+@needs_threads
+@pytest.mark.parametrize("M", [1, 3, 4, 37])
+def test_parallel_matmul_equals_numpy(two_workers, M):
+    a, b = rng.standard_normal((M, 20)), rng.standard_normal((20, 9))
+    np.testing.assert_allclose(parallel.matmul(a, b), a @ b, rtol=1e-13)
+    out = np.empty((M, 9))
+    assert parallel.matmul(a, b.copy(), out=out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-13)
+    assert two_workers == ([2, 2] if M >= 4 else [])  # too few rows: plain np.matmul
+
+
+def conv_grads(x, w, b, stride, padding):
+    xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(xt, wt, bt, stride=stride, padding=padding)
+    y.backward(np.cos(np.arange(y.data.size)).reshape(y.shape))
+    return y.data, xt.grad, wt.grad, bt.grad
+
+
+# (x shape, weight shape, stride, padding, chunk budget): few filters on many columns, split by chunks;
+# many filters on few columns, split inside each GEMM; col2im (O > C) in two waves; several images per chunk
+SPLIT_CASES = [
+    ((1, 3, 20, 9), (2, 3, 3, 3), 1, 1, 600),
+    ((1, 4, 6, 5), (40, 4, 3, 3), 1, 1, 600),
+    ((1, 2, 17, 8), (6, 2, 3, 3), 1, 1, 500),
+    ((1, 2, 24, 12), (4, 2, 3, 3), 1, 1, 13824),
+    ((1, 2, 15, 8), (3, 2, 3, 2), 2, (1, 0), 400),
+    ((6, 2, 5, 4), (3, 2, 3, 3), 1, 1, 3000),
+]
+
+
+@needs_threads
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, budget", SPLIT_CASES)
+def test_split_convolution_equals_one_thread(monkeypatch, two_workers, x_shape, w_shape, stride, padding, budget):
+    monkeypatch.setattr(conv, "CHUNK_BYTES", budget)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
+    split = conv_grads(x, w, b, stride, padding)
+    assert two_workers, "the convolution was not split"
+    if budget == 13824:  # col2im by chunks of 4 rows: the forward, the two waves of dL/dx, dL/dW
+        assert len(two_workers) == 4
+    monkeypatch.setattr(parallel, "available", lambda: False)
+    for got, expected in zip(split, conv_grads(x, w, b, stride, padding)):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(split[0], conv.conv2d_reference(x, w, b, stride, padding), rtol=1e-12, atol=1e-12)
+
+
+def test_without_threads_everything_runs_here(monkeypatch, one_thread):
+    calls = []
+    monkeypatch.setattr(parallel, "run", lambda tasks: calls.append(tasks))
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 600)
+    x, w, b = rng.standard_normal((1, 3, 20, 9)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
+    y = conv_grads(x, w, b, 1, 1)[0]
+    assert calls == []
+    np.testing.assert_allclose(y, conv.conv2d_reference(x, w, b, 1, 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("count, parts, most, expected", [(1, 1, 9, 1), (1, 2, 9, 4), (5, 2, 9, 6), (7, 2, 5, 5)])
+def test_balanced_chunk_counts(count, parts, most, expected):
+    assert conv._balanced(count, parts, most) == expected
