@@ -149,18 +149,19 @@ def _balanced(count, parts, most):
 
 
 def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None):
-    """Call ``work(n0, n1, r0, r1, buffer, worker, matmul)`` for every chunk of a (batch, O, out_rows, out_cols)
+    """Call ``work(n0, n1, r0, r1, buffer, worker)`` for every chunk of a (batch, O, out_rows, out_cols)
     output whose GEMMs have the (O, K) weight matrix as one operand.
 
     ``buffer`` is a scratch array of ``dtype`` large enough for the chunk's K × (its columns) matrix, reused
-    by every chunk of the same worker; ``worker`` numbers the threads from 0; ``matmul`` is the function the
-    chunk's GEMM must use. With several cores (``parallel.available()``) the work is split over them in
-    one of two ways, so that BLAS always runs single-threaded (see ``parallel.py``):
+    by every chunk of the same worker; ``worker`` numbers the threads from 0. With several cores
+    (``parallel.available()``), the work is split over them in one of two ways, BLAS single-threaded
+    always (see ``parallel.py``):
     - by chunks, when a chunk's columns outnumber the weight's rows (big images, few filters: VGG's blocks
       1-3 at 224×224): each worker takes every parts-th chunk, im2col and GEMM alike;
-    - by the rows of each GEMM (``parallel.matmul``), chunk after chunk, when the weight matrix is the
-      larger operand (blocks 4-5): each worker then packs only its half of the weights.
-    Without several cores, chunk after chunk with ``np.matmul`` (BLAS's own threads).
+    - inside each chunk, when the weight matrix is the larger operand (blocks 4-5): the chunks are done
+      here one after another, and ``work`` splits its GEMM by rows (``parallel.matmul``) and its copies by
+      channels (``parallel.each``); each worker then packs only its half of the weights.
+    Without several cores: chunk after chunk, each GEMM on BLAS's own threads.
 
     ``overlap=m`` says that neighbouring chunks add into overlapping places (col2im: a window reaches into
     the rows of the next band), but not beyond their neighbours when they have at least m rows. Split by
@@ -173,19 +174,17 @@ def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None):
     columns = min((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in chunks) * out_cols
     # two chunks that run at once (k and k+2) are kept apart by chunk k+1: never the first or the last
     too_thin = overlap and any(r1 - r0 < overlap for _, _, r0, r1 in chunks[1:-1])
-    if parts > 1 and (len(chunks) < 2 * parts or too_thin or columns < O):
-        parts, chunks, matmul = 1, list(_chunks(batch, out_rows, K * out_cols * itemsize)), parallel.matmul
-    else:
-        matmul = np.matmul
+    if len(chunks) < 2 * parts or too_thin or columns < O:
+        parts, chunks = 1, list(_chunks(batch, out_rows, K * out_cols * itemsize))
     size = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in chunks) * K * out_cols
     buffers = [_scratch(k, size, dtype) for k in range(parts)]
     if parts == 1:
         for chunk in chunks:
-            work(*chunk, buffers[0], 0, matmul)
+            work(*chunk, buffers[0], 0)
         return
     waves = [chunks[0::2], chunks[1::2]] if overlap else [chunks]
     for wave in waves:
-        parallel.run([lambda k=k, wave=wave: [work(*chunk, buffers[k], k, matmul) for chunk in wave[k::parts]]
+        parallel.run([lambda k=k, wave=wave: [work(*chunk, buffers[k], k) for chunk in wave[k::parts]]
                       for k in range(parts)])
 
 
@@ -271,18 +270,18 @@ def _conv_forward(x, weight, stride, padding, bias=None):
 
     out = np.empty((N, O, Ho, Wo), dtype=dtype)
 
-    def work(n0, n1, r0, r1, buffer, worker, matmul):
+    def work(n0, n1, r0, r1, buffer, worker):
         n, rows = n1 - n0, r1 - r0
         cols = _view(buffer[: K * n * rows * Wo], (C, kh, kw, n, rows, Wo))
-        im2col(x, cols, (kh, kw), stride, padding, n0, n1, r0, r1)
+        parallel.each(lambda c0, c1: im2col(x[:, c0:c1], cols[c0:c1], (kh, kw), stride, padding, n0, n1, r0, r1), C)
         cols = _view(cols, (K, n * rows * Wo))
         if n == 1:
             # one image's band of rows: out[n0, :, r0:r1] is an (O, rows·W_out) matrix (row stride Ho·Wo)
             # that BLAS can write directly, no temporary
-            matmul(wmat, cols, out=_view(out[n0, :, r0:r1], (O, rows * Wo)))
+            parallel.matmul(wmat, cols, out=_view(out[n0, :, r0:r1], (O, rows * Wo)))
         else:
             # several whole images: the GEMM gives (O, n, pixels); move n first into the NCHW output
-            out[n0:n1] = matmul(wmat, cols).reshape(O, n, Ho, Wo).transpose(1, 0, 2, 3)
+            out[n0:n1] = parallel.matmul(wmat, cols).reshape(O, n, Ho, Wo).transpose(1, 0, 2, 3)
         if bias is not None:
             out[n0:n1, :, r0:r1] += bias.reshape(O, 1, 1)  # while the chunk is still in cache
 
@@ -370,11 +369,12 @@ class Conv2dFunction(Function):
         wmat_t = np.ascontiguousarray(self.weight, dtype=g.dtype).reshape(O, K).T  # (K, O): BLAS transposes
         dx = np.zeros(self.x_shape, dtype=g.dtype)
 
-        def work(n0, n1, r0, r1, buffer, worker, matmul):
+        def work(n0, n1, r0, r1, buffer, worker):
             n, rows = n1 - n0, r1 - r0
             dcols = _view(buffer[: K * n * rows * Wo], (C, kh, kw, n, rows, Wo))
-            matmul(wmat_t, _gradient_columns(g, n0, n1, r0, r1), out=_view(dcols, (K, n * rows * Wo)))
-            col2im(dcols, dx, (kh, kw), self.stride, self.padding, n0, n1, r0, r1)
+            parallel.matmul(wmat_t, _gradient_columns(g, n0, n1, r0, r1), out=_view(dcols, (K, n * rows * Wo)))
+            parallel.each(lambda c0, c1: col2im(dcols[c0:c1], dx[:, c0:c1], (kh, kw), self.stride, self.padding,
+                                                n0, n1, r0, r1), C)
 
         # a band's windows reach kh - stride rows into the next band's input rows, no further if it has
         # at least kh / stride rows
@@ -390,11 +390,12 @@ class Conv2dFunction(Function):
         dtype = np.result_type(g.dtype, self.x.dtype)
         partial = {}  # worker -> its sum of g @ colsᵀ over its chunks, an (O, K) matrix
 
-        def work(n0, n1, r0, r1, buffer, worker, matmul):
+        def work(n0, n1, r0, r1, buffer, worker):
             n, rows = n1 - n0, r1 - r0
             cols = _view(buffer[: K * n * rows * Wo], (C, kh, kw, n, rows, Wo))
-            im2col(self.x, cols, (kh, kw), self.stride, self.padding, n0, n1, r0, r1)
-            product = matmul(_gradient_columns(g, n0, n1, r0, r1), _view(cols, (K, n * rows * Wo)).T)
+            parallel.each(lambda c0, c1: im2col(self.x[:, c0:c1], cols[c0:c1], (kh, kw), self.stride, self.padding,
+                                                n0, n1, r0, r1), C)
+            product = parallel.matmul(_gradient_columns(g, n0, n1, r0, r1), _view(cols, (K, n * rows * Wo)).T)
             if worker in partial:
                 partial[worker] += product
             else:

@@ -42,6 +42,7 @@ WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 
 _PREFIXES = ("scipy_openblas", "openblas")
 _SUFFIXES = ("64_", "_64", "")
 
+_THREAD_NAME = "minidl-worker"
 _api = None  # (get, set) once looked up, False if not found
 _pool = None
 # one split at a time: the workers are shared, and two callers changing BLAS's thread count at once could
@@ -104,25 +105,42 @@ def run(tasks):
     global _pool
     with _lock, blas_threads(1):
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="minidl")
+            _pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=_THREAD_NAME)
         futures = [_pool.submit(task) for task in tasks]
         wait(futures)  # all of them, even if one fails, before BLAS gets its threads back
     for future in futures:
         future.result()
 
 
+def _in_worker():
+    """True on one of the worker threads: the work there is already split, so it runs as it is."""
+    return threading.current_thread().name.startswith(_THREAD_NAME)
+
+
+def each(fn, n):
+    """Call fn(lo, hi) for ``WORKERS`` consecutive ranges covering 0..n-1, on the workers at once.
+
+    Plain ``fn(0, n)`` instead when splitting is not ``available()``, when n is too small to split, or
+    when already on a worker thread.
+    """
+    if n < WORKERS or _in_worker() or not available():
+        fn(0, n)
+        return
+    bounds = [n * k // WORKERS for k in range(WORKERS + 1)]
+    run([lambda lo=lo, hi=hi: fn(lo, hi) for lo, hi in zip(bounds, bounds[1:])])
+
+
 def matmul(a, b, out=None):
     """a @ b for 2-D a (M, K) and b (K, N), the rows of a (and of the result) split over the workers.
 
     Each worker multiplies its block of rows single-threaded, so that no BLAS thread is left spinning (see
-    the module docstring); each packs only its share of a, the larger operand in the deep VGG layers. Falls
-    back to ``np.matmul`` (BLAS's own threads) when splitting is not ``available()`` or a is too short.
+    the module docstring), and packs only its share of a, the larger operand in the deep VGG layers. Plain
+    ``np.matmul`` when ``each`` would not split (then with BLAS's own threads, unless on a worker).
     """
     M = a.shape[0]
-    if not available() or M < 2 * WORKERS:
+    if M < 2 * WORKERS or _in_worker() or not available():
         return np.matmul(a, b, out=out)
     if out is None:
         out = np.empty((M, b.shape[1]), dtype=np.result_type(a, b))
-    bounds = [M * k // WORKERS for k in range(WORKERS + 1)]
-    run([lambda lo=lo, hi=hi: np.matmul(a[lo:hi], b, out=out[lo:hi]) for lo, hi in zip(bounds, bounds[1:])])
+    each(lambda lo, hi: np.matmul(a[lo:hi], b, out=out[lo:hi]), M)
     return out
