@@ -85,9 +85,8 @@ CHUNK_BYTES = 16 * 2**20
 #: to 0 or a large number to force either path.
 ROTATED_MAX_CHANNELS = 256
 
-#: A convolution is split over several threads (``parallel.py``) when its output has at least this many
-#: pixels (all images together): below, the threads' overhead and smaller GEMMs cost more than they save.
-PARALLEL_MIN_PIXELS = 1024
+#: What ``conv2d(..., activation=...)`` can fuse into the convolution.
+ACTIVATIONS = (None, "relu")
 
 
 # --- shape helpers ---------------------------------------------------------------------------------------
@@ -258,8 +257,9 @@ def col2im(dcols, dx, kernel, stride, padding, n0, n1, r0, r1):
 
 
 # --- convolution -----------------------------------------------------------------------------------------
-def _conv_forward(x, weight, stride, padding, bias=None):
-    """The forward: y[n, o] = Σ_c x_padded[n, c] ⋆ weight[o, c] (+ bias[o]) as one GEMM per chunk."""
+def _conv_forward(x, weight, stride, padding, bias=None, relu=False):
+    """The forward: y[n, o] = Σ_c x_padded[n, c] ⋆ weight[o, c] (+ bias[o]) as one GEMM per chunk, then
+    max(y, 0) if ``relu``."""
     N, C, H, W = x.shape
     O, _, kh, kw = weight.shape
     (sh, sw), (ph, pw) = stride, padding
@@ -282,8 +282,11 @@ def _conv_forward(x, weight, stride, padding, bias=None):
         else:
             # several whole images: the GEMM gives (O, n, pixels); move n first into the NCHW output
             out[n0:n1] = parallel.matmul(wmat, cols).reshape(O, n, Ho, Wo).transpose(1, 0, 2, 3)
+        chunk = out[n0:n1, :, r0:r1]  # bias and ReLU while the chunk is still in cache
         if bias is not None:
-            out[n0:n1, :, r0:r1] += bias.reshape(O, 1, 1)  # while the chunk is still in cache
+            chunk += bias.reshape(O, 1, 1)
+        if relu:
+            np.maximum(chunk, 0, out=chunk)
 
     _for_chunks(work, N, Ho, Wo, K, O, dtype)
     return out
@@ -314,12 +317,18 @@ class Conv2dFunction(Function):
     
     so ``_input_grad`` takes it when stride is 1 and O ≤ C ≤ ``ROTATED_MAX_CHANNELS``, col2im otherwise.
 
+    ``activation="relu"`` fuses a ReLU into the convolution, as Keras's ``Conv2D(activation="relu")`` (the
+    layers of VGG19 use it): y = max(conv2d(x, W) + b, 0), applied to each chunk of output while it is in
+    the cache, and in the backward g is first multiplied by [y > 0] (ReLU's backward). Same numbers as
+    ``relu(conv2d(...))``, without the separate passes over memory and without keeping the pre-ReLU output
+    alive in the graph (a third of VGG19's activation memory during style transfer).
+
     The backward saves only what it needs: x only when W needs a gradient, W only when x needs one. A frozen
     W (requires_grad False) skips the weight-gradient GEMM and the im2col rebuild; an input that needs no
     gradient (e.g. the image fed to the first layer) skips the input-gradient GEMM.
     """
 
-    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
+    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), activation=None):
         if x.ndim != 4 or weight.ndim != 4:
             raise ValueError(
                 f"conv2d expects x of shape (N, C, H, W) and weight of shape (O, C, kh, kw), "
@@ -338,6 +347,8 @@ class Conv2dFunction(Function):
             )
         if min(sh, sw) < 1 or min(ph, pw) < 0:
             raise ValueError(f"stride must be >= 1 and padding >= 0, got stride {stride} and padding {padding}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"conv2d: activation must be one of {ACTIVATIONS}, got {activation!r}")
         if kh > H + 2 * ph or kw > W + 2 * pw:
             raise ValueError(
                 f"kernel {kh}×{kw} (weight {weight.shape}) is larger than the padded input {H + 2 * ph}×{W + 2 * pw} "
@@ -348,10 +359,17 @@ class Conv2dFunction(Function):
             # Save only what backward will read (see the class docstring).
             self.x = x if self.needs_input_grad[1] else None
             self.weight = weight if self.needs_input_grad[0] else None
-        return _conv_forward(x, weight, stride, padding, bias)
+        y = _conv_forward(x, weight, stride, padding, bias, relu=activation == "relu")
+        self.y = y if activation == "relu" and is_grad_enabled() else None  # the ReLU's mask, for backward
+        return y
 
     def backward(self, g):
         need_x, need_w, need_b = self.needs_input_grad
+        if self.y is not None:  # the fused ReLU: dL/d(pre-activation) = g ⊙ [y > 0]
+            masked = np.empty_like(g)
+            parallel.each(lambda c0, c1: np.multiply(g[:, c0:c1], self.y[:, c0:c1] > 0, out=masked[:, c0:c1]),
+                          g.shape[1])
+            g = masked
         dx = self._input_grad(g) if need_x else None
         dw = self._weight_grad(g) if need_w else None
         db = g.sum(axis=(0, 2, 3)) if need_b else None
@@ -414,13 +432,15 @@ def _gradient_columns(g, n0, n1, r0, r1):
     return g[n0:n1].transpose(1, 0, 2, 3).reshape(g.shape[1], -1)  # several images: (O, n, pixels), a copy
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
+def conv2d(x, weight, bias=None, stride=1, padding=0, activation=None):
     """2-D convolution (cross-correlation, as in every DL framework) of x (N, C, H, W) with weight (O, C, kh, kw).
 
     ``stride`` and ``padding`` are an int or a (height, width) pair; padding adds zeros on both sides.
-    Returns (N, O, H_out, W_out) with H_out = (H + 2·pad - kh) // stride + 1.
+    Returns (N, O, H_out, W_out) with H_out = (H + 2·pad - kh) // stride + 1. ``activation="relu"`` returns
+    relu(conv2d(...)) computed in one op (see ``Conv2dFunction``).
     """
-    return Conv2dFunction.apply(x, weight, bias, stride=_pair(stride, "stride"), padding=_pair(padding, "padding"))
+    return Conv2dFunction.apply(x, weight, bias, stride=_pair(stride, "stride"), padding=_pair(padding, "padding"),
+                                activation=activation)
 
 
 def conv2d_reference(x, weight, bias=None, stride=1, padding=0):

@@ -243,6 +243,37 @@ def test_max_pool2d_under_no_grad_keeps_no_index():
     assert y._ctx is None and not y.requires_grad
 
 
+# --- the fused ReLU ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("budget", [conv.CHUNK_BYTES, 300])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", [CONV_CASES[i] for i in (0, 1, 3, 4)])
+def test_fused_relu_equals_relu_after_conv(monkeypatch, budget, x_shape, w_shape, stride, padding):
+    monkeypatch.setattr(conv, "CHUNK_BYTES", budget)
+    x, w, b = case_arrays(x_shape, w_shape)
+    results = []
+    for fused in (True, False):
+        xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+        if fused:
+            y = F.conv2d(xt, wt, bt, stride=stride, padding=padding, activation="relu")
+        else:
+            y = F.relu(F.conv2d(xt, wt, bt, stride=stride, padding=padding))
+        assert (y.data == 0).any() and (y.data > 0).any()  # the mask matters
+        y.backward(np.sin(np.arange(y.data.size)).reshape(y.shape))
+        results.append((y.data, xt.grad, wt.grad, bt.grad))
+    for fused, unfused in zip(*results):
+        np.testing.assert_allclose(fused, unfused, rtol=1e-12, atol=1e-12)
+
+
+def test_fused_relu_keeps_no_pre_activation():
+    x, w, b = case_arrays((1, 3, 6, 6), (4, 3, 3, 3))
+    y = nn.Conv2d(3, 4, 3, padding=1, activation="relu")(Tensor(x, requires_grad=True))
+    assert y._ctx.inputs[0].data is not None and y._ctx.y is y.data  # the output is the only map kept
+    assert "activation='relu'" in repr(nn.Conv2d(3, 4, 3, activation="relu"))
+    with pytest.raises(ValueError, match=r"activation must be one of \(None, 'relu'\), got 'tanh'"):
+        nn.Conv2d(3, 4, 3, activation="tanh")
+    with pytest.raises(ValueError, match=r"activation must be one of"):
+        F.conv2d(x, w, activation="sigmoid")
+
+
 # --- error messages ----------------------------------------------------------------------------------------
 def test_conv2d_channel_mismatch_names_the_shapes():
     with pytest.raises(ValueError, match=r"\(1, 4, 5, 5\) has 4 channels but weight \(8, 3, 3, 3\) expects 3"):

@@ -96,6 +96,7 @@ CASES.update({
     conv.Conv2dFunction: [
         (F.conv2d, [randn(2, 3, 5, 4), randn(4, 3, 3, 3), randn(4)]),
         (lambda x, w: F.conv2d(x, w, stride=2, padding=1), [randn(1, 2, 6, 5), randn(3, 2, 3, 2)]),
+        (lambda x, w, b: F.conv2d(x, w, b, padding=1, activation="relu"), [randn(2, 3, 5, 4), randn(3, 3, 3, 3), randn(3)]),
     ],
     conv.MaxPool2dFunction: [
         (lambda x: F.max_pool2d(x, 2), [distinct(2, 3, 4, 6)]),

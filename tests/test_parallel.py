@@ -49,7 +49,7 @@ def test_parallel_matmul_equals_numpy(two_workers, M):
 
 def conv_grads(x, w, b, stride, padding):
     xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
-    y = F.conv2d(xt, wt, bt, stride=stride, padding=padding)
+    y = F.conv2d(xt, wt, bt, stride=stride, padding=padding, activation="relu")  # the fused mask too
     y.backward(np.cos(np.arange(y.data.size)).reshape(y.shape))
     return y.data, xt.grad, wt.grad, bt.grad
 
@@ -74,12 +74,13 @@ def test_split_convolution_equals_one_thread(monkeypatch, two_workers, x_shape, 
     b = rng.standard_normal(w_shape[0])
     split = conv_grads(x, w, b, stride, padding)
     assert two_workers, "the convolution was not split"
-    if budget == 13824:  # col2im by chunks of 4 rows: the forward, the two waves of dL/dx, dL/dW
-        assert len(two_workers) == 4
+    if budget == 13824:  # col2im by chunks of 4 rows: the forward, the ReLU mask, two waves of dL/dx, dL/dW
+        assert len(two_workers) == 5
     monkeypatch.setattr(parallel, "available", lambda: False)
     for got, expected in zip(split, conv_grads(x, w, b, stride, padding)):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(split[0], conv.conv2d_reference(x, w, b, stride, padding), rtol=1e-12, atol=1e-12)
+    expected = np.maximum(conv.conv2d_reference(x, w, b, stride, padding), 0)
+    np.testing.assert_allclose(split[0], expected, rtol=1e-12, atol=1e-12)
 
 
 def test_without_threads_everything_runs_here(monkeypatch, one_thread):
@@ -89,7 +90,7 @@ def test_without_threads_everything_runs_here(monkeypatch, one_thread):
     x, w, b = rng.standard_normal((1, 3, 20, 9)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
     y = conv_grads(x, w, b, 1, 1)[0]
     assert calls == []
-    np.testing.assert_allclose(y, conv.conv2d_reference(x, w, b, 1, 1), rtol=1e-12)
+    np.testing.assert_allclose(y, np.maximum(conv.conv2d_reference(x, w, b, 1, 1), 0), rtol=1e-12)
 
 
 @pytest.mark.parametrize("count, parts, most, expected", [(1, 1, 9, 1), (1, 2, 9, 4), (5, 2, 9, 6), (7, 2, 5, 5)])

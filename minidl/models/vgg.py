@@ -69,7 +69,8 @@ class VGG19(nn.Module):
         in_channels = 3
         for b, (n_convs, width) in enumerate(VGG19_BLOCKS, start=1):
             for i in range(1, n_convs + 1):
-                setattr(self, f"block{b}_conv{i}", nn.Conv2d(in_channels, width, 3, padding=1))
+                # the ReLU fused into the convolution, as in Keras's VGG19 (one op instead of two)
+                setattr(self, f"block{b}_conv{i}", nn.Conv2d(in_channels, width, 3, padding=1, activation="relu"))
                 in_channels = width
             setattr(self, f"block{b}_pool", POOLINGS[pooling](2))
         if include_top:
@@ -151,8 +152,8 @@ class VGG19(nn.Module):
                 f"VGG19: the classifier top needs block5_pool of shape {TOP_INPUT} (a 224×224 input), got "
                 f"{tuple(x.shape[1:])}; use include_top=False for other sizes"
             )
-        y = getattr(self, name)(x)
-        if "_conv" in name or name in ("fc1", "fc2"):
+        y = getattr(self, name)(x)  # the conv layers apply their ReLU themselves
+        if name in ("fc1", "fc2"):
             y = F.relu(y)
         return y
 
