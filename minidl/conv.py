@@ -507,22 +507,33 @@ class MaxPool2dFunction(Function):
 
     Backward: for each offset (i, j), the window elements at that offset are the strided view
     dx[..., i::sh, j::sw]; it receives g where index == i·kw + j.
+
+    Channels are independent, so both passes run on channel ranges split over the cores (``parallel.each``).
     """
 
     def forward(self, x, kernel_size, stride=None):
         (kh, kw), (sh, sw), (Ho, Wo) = _pool_geometry(x, kernel_size, stride, "max_pool2d")
-        cm = _columns(x, 0, sw, Wo).copy()
-        for j in range(1, kw):
-            np.maximum(cm, _columns(x, j, sw, Wo), out=cm)
-        y = _rows(cm, 0, sh, Ho).copy()
-        for i in range(1, kh):
-            np.maximum(y, _rows(cm, i, sh, Ho), out=y)
-        if is_grad_enabled() and self.needs_input_grad[0]:
-            index_type = np.min_scalar_type(kh * kw - 1)
-            index = np.full(y.shape, kh * kw - 1, dtype=index_type)
-            for o in range(kh * kw - 2, -1, -1):
-                x_o = _columns(_rows(x, o // kw, sh, Ho), o % kw, sw, Wo)  # element o of every window
-                index -= (index - index_type.type(o)) * (x_o == y)
+        y = np.empty((*x.shape[:2], Ho, Wo), dtype=x.dtype)
+        keep_index = is_grad_enabled() and self.needs_input_grad[0]
+        index_type = np.min_scalar_type(kh * kw - 1)
+        index = np.full(y.shape, kh * kw - 1, dtype=index_type) if keep_index else None
+
+        def channels(c0, c1):
+            xc, yc = x[:, c0:c1], y[:, c0:c1]
+            cm = _columns(xc, 0, sw, Wo).copy()
+            for j in range(1, kw):
+                np.maximum(cm, _columns(xc, j, sw, Wo), out=cm)
+            yc[...] = _rows(cm, 0, sh, Ho)
+            for i in range(1, kh):
+                np.maximum(yc, _rows(cm, i, sh, Ho), out=yc)
+            if keep_index:
+                ic = index[:, c0:c1]
+                for o in range(kh * kw - 2, -1, -1):
+                    x_o = _columns(_rows(xc, o // kw, sh, Ho), o % kw, sw, Wo)  # element o of every window
+                    ic -= (ic - index_type.type(o)) * (x_o == yc)
+
+        parallel.each(channels, x.shape[1])
+        if keep_index:
             self.index, self.x_shape, self.geometry = index, x.shape, ((kh, kw), (sh, sw), (Ho, Wo))
         return y
 
@@ -530,13 +541,18 @@ class MaxPool2dFunction(Function):
         (kh, kw), (sh, sw), (Ho, Wo) = self.geometry
         dx = np.zeros(self.x_shape, dtype=g.dtype)
         overlapping = sh < kh or sw < kw
-        for i in range(kh):
-            for j in range(kw):
-                window_ij = _columns(_rows(dx, i, sh, Ho), j, sw, Wo)  # element (i, j) of every window
-                if overlapping:
-                    window_ij += g * (self.index == i * kw + j)  # an input in several windows sums their g
-                else:
-                    np.multiply(g, self.index == i * kw + j, out=window_ij)  # at most one window: plain write
+
+        def channels(c0, c1):
+            dxc, gc, ic = dx[:, c0:c1], g[:, c0:c1], self.index[:, c0:c1]
+            for i in range(kh):
+                for j in range(kw):
+                    window_ij = _columns(_rows(dxc, i, sh, Ho), j, sw, Wo)  # element (i, j) of every window
+                    if overlapping:
+                        window_ij += gc * (ic == i * kw + j)  # an input in several windows sums their g
+                    else:
+                        np.multiply(gc, ic == i * kw + j, out=window_ij)  # at most one window: plain write
+
+        parallel.each(channels, dx.shape[1])
         return (dx,)
 
 

@@ -96,3 +96,21 @@ def test_without_threads_everything_runs_here(monkeypatch, one_thread):
 @pytest.mark.parametrize("count, parts, most, expected", [(1, 1, 9, 1), (1, 2, 9, 4), (5, 2, 9, 6), (7, 2, 5, 5)])
 def test_balanced_chunk_counts(count, parts, most, expected):
     assert conv._balanced(count, parts, most) == expected
+
+
+@needs_threads
+@pytest.mark.parametrize("kernel, stride", [(2, None), (3, 2)])
+def test_split_max_pool_equals_one_thread(monkeypatch, two_workers, kernel, stride):
+    x = rng.permutation(2 * 6 * 9 * 8).reshape(2, 6, 9, 8).astype(np.float64)  # no ties
+    results = []
+    for split in (True, False):
+        if not split:
+            monkeypatch.setattr(parallel, "available", lambda: False)
+        xt = Tensor(x, requires_grad=True)
+        y = F.max_pool2d(xt, kernel, stride)
+        y.backward(np.cos(np.arange(y.data.size)).reshape(y.shape))
+        results.append((y.data, xt.grad))
+        if split:
+            assert len(two_workers) == 2  # forward and backward
+    for got, expected in zip(*results):
+        np.testing.assert_array_equal(got, expected)
