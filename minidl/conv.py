@@ -47,16 +47,27 @@ straight into its place in the NCHW output, and no layout conversion (NCHW↔NHW
 full pass over memory each) is needed anywhere. Alternatives that were measured and left out:
 - kh·kw GEMMs of shifted views accumulated into the output ("no im2col"): inner dimension C instead of
   C·kh·kw, plus a read-modify-write of the whole output per offset, more memory traffic than the copies;
-- splitting the im2col/col2im copies over two threads (NumPy releases the GIL while copying): 1.7× faster
-  alone, but under 5% end to end, because OpenBLAS's idle threads keep spinning on the cores after a GEMM;
+- splitting only the im2col/col2im copies over two threads, the GEMMs left to BLAS's threads: 1.7× faster
+  copies alone, but under 5% end to end, because OpenBLAS's idle threads keep spinning on the cores after a
+  GEMM. What works is splitting everything, GEMMs included, with BLAS single-threaded (next paragraph);
 - Winograd's F(2×2, 3×3) for the 3×3 layers (2.25× fewer multiplications): its additions-only transforms
   are NumPy passes over memory, and the 16 small GEMMs per layer run at 160-200 GFLOPS; measured on the
   VGG layers at 224×224 it was never faster than im2col (e.g. 15.1 against 15.2 ms for block4's 512-channel
   convs, 43 against 28 ms for block1_conv2).
 The backward uses one shortcut where it measured faster: dL/dx of some stride-1 layers as a convolution with
 the rotated kernel (see ``Conv2dFunction``).
-Where the time goes (VGG19 forward, 224×224, 2 cores): ~70% in the GEMMs at 250-290 GFLOPS (190 for the thin
-64-channel layers), ~25% in im2col, which is memory-bound; the backward adds col2im and an im2col rebuild.
+Where the time goes (VGG19 forward, 224×224, 2 cores, one thread): ~70% in the GEMMs at 250-290 GFLOPS (190
+for the thin 64-channel layers), ~25% in im2col, which is memory-bound; the backward adds col2im and an im2col
+rebuild.
+
+Using every core
+----------------
+BLAS splits each GEMM over the cores, but the copies run on one. So on several cores ``_for_chunks`` gives
+each core whole chunks instead, im2col and GEMM alike, with BLAS single-threaded (``parallel.py`` explains
+the mechanics and why BLAS's own threads must then stay idle). That suits the big images of the first
+blocks, where there are many chunks and the weights are small. In the deep layers the weight matrix is the
+bigger operand, so there each chunk's GEMM is split by rows of the weights and its copies by channels
+instead. Measured on VGG19 (2 cores, 224×224): forward 10% faster, forward + input gradient 5-10% faster.
 
 Pooling with strided views
 --------------------------

@@ -11,20 +11,22 @@ and each core takes whole chunks (copies and product alike), with each product r
 runs the chunks on ``WORKERS`` Python threads. NumPy releases the GIL inside copies, ufuncs and matmul, so
 the threads really do run at the same time.
 
-Measured on VGG19's convolutions (2 cores, forward pass, 224×224 image):
+Measured on VGG19's convolutions (2 cores, forward pass of one layer on a 224×224 image, in isolation):
 
-    layer (channels, size)          chunks one after another    two threads
-    64 → 64, 224×224                29.0 ms                     22.2 ms
-    128 → 128, 112×112              21.0 ms                     17.5 ms
-    256 → 256, 56×56                18.4 ms                     15.0 ms
-    512 → 512, 14×14                 4.3 ms                      5.6 ms  (too small to split)
+    layer (channels, size)          one thread + BLAS's 2 threads    two threads, BLAS single-threaded
+    64 → 64, 224×224                29.0 ms                          22.2 ms
+    128 → 128, 112×112              21.0 ms                          17.5 ms
+    256 → 256, 56×56                18.4 ms                          15.0 ms
 
-so ``conv.py`` splits only layers with at least ``conv.PARALLEL_MIN_PIXELS`` output pixels.
+It must be all or nothing. After a GEMM on BLAS's threads, OpenBLAS's idle worker keeps spinning on a core
+for about 0.1-0.2 s (measured: two busy threads then take 1.8× as long), so a split section that follows
+runs on one core's worth of time. That is why minidl's convolutions, poolings and Gram matrices go through
+``run``, ``each`` and ``matmul`` here, and never through BLAS's threads while splitting is available.
 
 NumPy has no function to set BLAS's thread count while running. ``blas_threads`` finds the OpenBLAS
 library that NumPy loaded and calls its ``openblas_set_num_threads`` (the approach of the threadpoolctl
 package). If it is not found (another BLAS, another operating system), ``available()`` is False and
-``conv.py`` processes the chunks one after another, each product using BLAS's own threads, as before.
+``conv.py`` processes the chunks one after another, each product on BLAS's own threads.
 """
 import ctypes
 import os
