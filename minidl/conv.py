@@ -417,22 +417,29 @@ class Conv2dFunction(Function):
         kh, kw = self.kernel
         K = C * kh * kw
         dtype = np.result_type(g.dtype, self.x.dtype)
-        partial = {}  # worker -> its sum of g @ colsᵀ over its chunks, an (O, K) matrix
+        # worker -> its sum of g @ colsᵀ over its chunks, as (O, C, kh, kw): an array of its own, which
+        # backward() keeps without a copy
+        partial = {}
 
         def work(n0, n1, r0, r1, buffer, worker):
             n, rows = n1 - n0, r1 - r0
             cols = _view(buffer[: K * n * rows * Wo], (C, kh, kw, n, rows, Wo))
             parallel.each(lambda c0, c1: im2col(self.x[:, c0:c1], cols[c0:c1], (kh, kw), self.stride, self.padding,
                                                 n0, n1, r0, r1), C)
-            product = parallel.matmul(_gradient_columns(g, n0, n1, r0, r1), _view(cols, (K, n * rows * Wo)).T)
-            if worker in partial:
-                partial[worker] += product
-            else:
-                partial[worker] = product
+            g_cols, cols_t = _gradient_columns(g, n0, n1, r0, r1), _view(cols, (K, n * rows * Wo)).T
+            if worker not in partial:
+                partial[worker] = np.zeros((O, C, kh, kw), dtype=dtype)
+            dw = partial[worker].reshape(O, K)
+
+            def add_rows(o0, o1):  # filters o0..o1-1
+                dw[o0:o1] += g_cols[o0:o1] @ cols_t
+
+            parallel.each(add_rows, O)  # split by filters when not already on a worker
 
         _for_chunks(work, N, Ho, Wo, K, O, dtype)
-        dw = np.empty((O, C, kh, kw), dtype=dtype)  # owns its memory: backward() keeps it without a copy
-        np.sum(list(partial.values()), axis=0, out=dw.reshape(O, K))
+        dw, *others = partial.values()
+        for other in others:
+            dw += other
         return dw
 
 
