@@ -10,9 +10,13 @@ faster), final test accuracy and peak RSS.
 """
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 from common import memory_mb, run_child
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # minidl from this checkout, installed or not
 
 
 def run_minidl(epochs, x, y, xt, yt):

@@ -83,13 +83,23 @@ class Gram(Function):
         n, c, h, w = features.shape
         self.shape, self.m = features.shape, h * w
         self.f = features.reshape(n, c, h * w)
-        # image by image through parallel.matmul: BLAS single-threaded, like the convolutions around it
-        return np.stack([parallel.matmul(f, f.T) for f in self.f]) / self.m
+        gram = np.empty((n, c, c), dtype=features.dtype)
+        for f, out in zip(self.f, gram):
+            # F Fᵀ = Σ over ranges of positions of F[:, range] F[:, range]ᵀ: one range per core
+            # (parallel.each), so that each reads only its share of the feature map
+            parts = []
+            parallel.each(lambda lo, hi: parts.append(f[:, lo:hi] @ f[:, lo:hi].T), self.m)
+            np.sum(parts, axis=0, out=out)
+        gram /= self.m
+        return gram
 
     def backward(self, g):
         # scale the small (C, C) factor, not the (C, M) product: one pass less over a feature-map-sized array
         s = (g + g.transpose(0, 2, 1)) / self.m
-        return (np.stack([parallel.matmul(si, f) for si, f in zip(s, self.f)]).reshape(self.shape),)
+        df = np.empty(self.f.shape, dtype=np.result_type(s, self.f))
+        for si, f, out in zip(s, self.f, df):  # columns (positions) split over the cores
+            parallel.each(lambda lo, hi: np.matmul(si, f[:, lo:hi], out=out[:, lo:hi]), self.m)
+        return (df.reshape(self.shape),)
 
 
 class TotalVariation(Function):
