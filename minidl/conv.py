@@ -167,7 +167,7 @@ def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None):
     (``parallel.available()``), the work is split over them in one of two ways, BLAS single-threaded
     always (see ``parallel.py``):
     - by chunks, when a chunk's columns outnumber the weight's rows (big images, few filters: VGG's blocks
-      1-3 at 224×224): each worker takes every parts-th chunk, im2col and GEMM alike;
+      1-3 at 224×224): each worker takes the next chunk as soon as it is free, im2col and GEMM alike;
     - inside each chunk, when the weight matrix is the larger operand (blocks 4-5): the chunks are done
       here one after another, and ``work`` splits its GEMM by rows (``parallel.matmul``) and its copies by
       channels (``parallel.each``); each worker then packs only its half of the weights.
@@ -194,8 +194,17 @@ def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None):
         return
     waves = [chunks[0::2], chunks[1::2]] if overlap else [chunks]
     for wave in waves:
-        parallel.run([lambda k=k, wave=wave: [work(*chunk, buffers[k], k) for chunk in wave[k::parts]]
-                      for k in range(parts)])
+        todo, lock = iter(wave), threading.Lock()
+
+        def take_chunks(worker):  # each worker takes the next chunk when it is free: a core the machine
+            while True:  # lends to another process for a while does not hold the others up
+                with lock:
+                    chunk = next(todo, None)
+                if chunk is None:
+                    return
+                work(*chunk, buffers[worker], worker)
+
+        parallel.run([lambda k=k: take_chunks(k) for k in range(parts)])
 
 
 _scratch_space = threading.local()  # per calling thread: {(worker, dtype): buffer}
