@@ -288,7 +288,7 @@ def _conv_forward(x, weight, stride, padding, bias=None, relu=False):
     K = C * kh * kw
     wmat = np.ascontiguousarray(weight, dtype=dtype).reshape(O, K)  # OIHW is already (O, C·kh·kw) in memory
 
-    out = np.empty((N, O, Ho, Wo), dtype=dtype)
+    out = parallel.empty((N, O, Ho, Wo), dtype)
 
     def work(n0, n1, r0, r1, buffer, worker):
         n, rows = n1 - n0, r1 - r0
@@ -386,7 +386,7 @@ class Conv2dFunction(Function):
     def backward(self, g):
         need_x, need_w, need_b = self.needs_input_grad
         if self.y is not None:  # the fused ReLU: dL/d(pre-activation) = g ⊙ [y > 0]
-            masked = np.empty_like(g)
+            masked = parallel.empty(g.shape, g.dtype)
             parallel.each(lambda c0, c1: np.multiply(g[:, c0:c1], self.y[:, c0:c1] > 0, out=masked[:, c0:c1]),
                           g.shape[1])
             g = masked
@@ -405,7 +405,7 @@ class Conv2dFunction(Function):
             return _conv_forward(g, rotated, (1, 1), (kh - 1 - ph, kw - 1 - pw))
         Ho, Wo, K = g.shape[2], g.shape[3], C * kh * kw
         wmat_t = np.ascontiguousarray(self.weight, dtype=g.dtype).reshape(O, K).T  # (K, O): BLAS transposes
-        dx = np.zeros(self.x_shape, dtype=g.dtype)
+        dx = parallel.zeros(self.x_shape, g.dtype)
 
         def work(n0, n1, r0, r1, buffer, worker):
             n, rows = n1 - n0, r1 - r0
@@ -540,7 +540,7 @@ class MaxPool2dFunction(Function):
 
     def forward(self, x, kernel_size, stride=None):
         (kh, kw), (sh, sw), (Ho, Wo) = _pool_geometry(x, kernel_size, stride, "max_pool2d")
-        y = np.empty((*x.shape[:2], Ho, Wo), dtype=x.dtype)
+        y = parallel.empty((*x.shape[:2], Ho, Wo), x.dtype)
         keep_index = is_grad_enabled() and self.needs_input_grad[0]
         index_type = np.min_scalar_type(kh * kw - 1)
         index = np.full(y.shape, kh * kw - 1, dtype=index_type) if keep_index else None
@@ -566,7 +566,7 @@ class MaxPool2dFunction(Function):
 
     def backward(self, g):
         (kh, kw), (sh, sw), (Ho, Wo) = self.geometry
-        dx = np.zeros(self.x_shape, dtype=g.dtype)
+        dx = parallel.zeros(self.x_shape, g.dtype)
         overlapping = sh < kh or sw < kw
 
         def channels(c0, c1):
