@@ -436,14 +436,18 @@ class Conv2dFunction(Function):
             parallel.each(lambda c0, c1: im2col(self.x[:, c0:c1], cols[c0:c1], (kh, kw), self.stride, self.padding,
                                                 n0, n1, r0, r1), C)
             g_cols, cols_t = _gradient_columns(g, n0, n1, r0, r1), _view(cols, (K, n * rows * Wo)).T
-            if worker not in partial:
-                partial[worker] = np.zeros((O, C, kh, kw), dtype=dtype)
+            first = worker not in partial
+            if first:
+                partial[worker] = parallel.empty((O, C, kh, kw), dtype)
             dw = partial[worker].reshape(O, K)
 
-            def add_rows(o0, o1):  # filters o0..o1-1
-                dw[o0:o1] += g_cols[o0:o1] @ cols_t
+            def rows_of(o0, o1):  # filters o0..o1-1: the worker's first chunk writes, the next ones add
+                if first:
+                    np.matmul(g_cols[o0:o1], cols_t, out=dw[o0:o1])
+                else:
+                    dw[o0:o1] += g_cols[o0:o1] @ cols_t
 
-            parallel.each(add_rows, O)  # split by filters when not already on a worker
+            parallel.each(rows_of, O)  # split by filters when not already on a worker
 
         _for_chunks(work, N, Ho, Wo, K, O, dtype)
         dw, *others = partial.values()
