@@ -288,7 +288,7 @@ def _conv_forward(x, weight, stride, padding, bias=None, relu=False):
     K = C * kh * kw
     wmat = np.ascontiguousarray(weight, dtype=dtype).reshape(O, K)  # OIHW is already (O, C·kh·kw) in memory
 
-    out = parallel.empty((N, O, Ho, Wo), dtype)
+    out = np.empty((N, O, Ho, Wo), dtype=dtype)
 
     def work(n0, n1, r0, r1, buffer, worker):
         n, rows = n1 - n0, r1 - r0
@@ -386,7 +386,7 @@ class Conv2dFunction(Function):
     def backward(self, g):
         need_x, need_w, need_b = self.needs_input_grad
         if self.y is not None:  # the fused ReLU: dL/d(pre-activation) = g ⊙ [y > 0]
-            masked = parallel.empty(g.shape, g.dtype)
+            masked = np.empty_like(g)
             parallel.each(lambda c0, c1: np.multiply(g[:, c0:c1], self.y[:, c0:c1] > 0, out=masked[:, c0:c1]),
                           g.shape[1])
             g = masked
@@ -438,7 +438,7 @@ class Conv2dFunction(Function):
             g_cols, cols_t = _gradient_columns(g, n0, n1, r0, r1), _view(cols, (K, n * rows * Wo)).T
             first = worker not in partial
             if first:
-                partial[worker] = parallel.empty((O, C, kh, kw), dtype)
+                partial[worker] = np.empty((O, C, kh, kw), dtype=dtype)
             dw = partial[worker].reshape(O, K)
 
             def rows_of(o0, o1):  # filters o0..o1-1: the worker's first chunk writes, the next ones add
@@ -544,7 +544,7 @@ class MaxPool2dFunction(Function):
 
     def forward(self, x, kernel_size, stride=None):
         (kh, kw), (sh, sw), (Ho, Wo) = _pool_geometry(x, kernel_size, stride, "max_pool2d")
-        y = parallel.empty((*x.shape[:2], Ho, Wo), x.dtype)
+        y = np.empty((*x.shape[:2], Ho, Wo), dtype=x.dtype)
         keep_index = is_grad_enabled() and self.needs_input_grad[0]
         index_type = np.min_scalar_type(kh * kw - 1)
         index = np.full(y.shape, kh * kw - 1, dtype=index_type) if keep_index else None
