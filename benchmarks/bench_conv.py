@@ -35,15 +35,24 @@ WIDTHS = [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512
 LAST_CONV_FOR_INPUT_GRAD = (4, 1)  # block5_conv2: block index 4, conv index 1 (0-based)
 
 
+def layer_shapes(H, W):
+    """(name, C, O, h, w) of every VGG19 conv layer on an H×W image."""
+    shapes, c, h, w = [], 3, H, W
+    for b, block in enumerate(WIDTHS):
+        for i, o in enumerate(block):
+            shapes.append((f"block{b + 1}_conv{i + 1}", c, o, h, w))
+            c = o
+        h, w = h // 2, w // 2
+    return shapes
+
+
 def vgg19_weights(seed=0):
     """He-initialised float32 weights and small biases, [(W, b)] per conv, identical for both frameworks."""
     rng = np.random.default_rng(seed)
-    weights, c = [], 3
-    for block in WIDTHS:
-        for o in block:
-            w = (rng.standard_normal((o, c, 3, 3)) * np.sqrt(2.0 / (9 * c))).astype(np.float32)
-            weights.append((w, (rng.standard_normal(o) * 0.01).astype(np.float32)))
-            c = o
+    weights = []
+    for _, c, o, _, _ in layer_shapes(0, 0):
+        w = (rng.standard_normal((o, c, 3, 3)) * np.sqrt(2.0 / (9 * c))).astype(np.float32)
+        weights.append((w, (rng.standard_normal(o) * 0.01).astype(np.float32)))
     return weights
 
 
@@ -57,19 +66,15 @@ def conv_layers(mode):
 
 def conv_flops(mode, H, W):
     """2 × multiply-adds of the conv GEMMs: forward, + dL/dx (input_grad, full), + dL/dW (full)."""
-    total, c, h, w, first = 0, 3, H, W, True
-    layers = set(conv_layers(mode))
-    for b, block in enumerate(WIDTHS):
-        for i, o in enumerate(block):
-            if (b, i) in layers:
-                f = 2 * o * c * 9 * h * w
-                total += f
-                if mode == "input_grad":
-                    total += f  # dL/dx, including the image's
-                elif mode == "full":
-                    total += f + (0 if first else f)  # dL/dW everywhere, dL/dx except for the image
-            c, first = o, False
-        h, w = h // 2, w // 2
+    total = 0
+    for k, (_, c, o, h, w) in enumerate(layer_shapes(H, W)[: len(conv_layers(mode))]):
+        f = 2 * o * c * 9 * h * w
+        if mode == "forward":
+            total += f
+        elif mode == "input_grad":
+            total += 2 * f  # dL/dx, including the image's
+        else:
+            total += 2 * f + (f if k else 0)  # dL/dW everywhere, dL/dx except for the image
     return total
 
 
@@ -147,30 +152,18 @@ def child(framework, mode, H, W, repeats):
     run = make_minidl(mode, weights, x) if framework == "minidl" else make_torch(mode, weights, x)
     before = memory_mb("VmRSS")
     run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
+    times = [timed(run) for _ in range(repeats)]
     print(json.dumps(dict(times=times, peak_mb=memory_mb("VmHWM"), before_mb=before)))
-
-
-def layer_shapes(H, W):
-    """(name, C, O, h, w) of every VGG19 conv layer on an H×W image."""
-    shapes, c, h, w = [], 3, H, W
-    for b, block in enumerate(WIDTHS):
-        for i, o in enumerate(block):
-            shapes.append((f"block{b + 1}_conv{i + 1}", c, o, h, w))
-            c = o
-        h, w = h // 2, w // 2
-    return shapes
 
 
 def layers_child(framework, H, W, repeats):
     """Per conv layer: best time of the forward and of the input gradient (weights frozen); for minidl also
     the bare im2col GEMM, W (O, 9C) @ cols (9C, h·w), on ready-made operands: the floor of the lowering."""
     rng = np.random.default_rng(0)
-    best = lambda f: min(timed(f) for _ in range(repeats + 1))  # noqa: E731  (the first run warms up)
+
+    def best(f):
+        return min(timed(f) for _ in range(repeats + 1))  # the first run warms up
+
     rows = []
     if framework == "torch":
         import torch

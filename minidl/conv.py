@@ -158,7 +158,7 @@ def _balanced(count, parts, most):
     return min(most, -(-max(count, 2 * parts) // parts) * parts)
 
 
-def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None):
+def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None, fixed_shares=False):
     """Call ``work(n0, n1, r0, r1, buffer, worker)`` for every chunk of a (batch, O, out_rows, out_cols)
     output whose GEMMs have the (O, K) weight matrix as one operand.
 
@@ -177,6 +177,10 @@ def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None):
     the rows of the next band), but not beyond their neighbours when they have at least m rows. Split by
     chunks, they then run in two waves, the even-numbered ones and then the odd ones, so that two chunks
     running at once are never neighbours.
+
+    ``fixed_shares=True`` says that ``work`` adds into a sum per worker (the weight gradient), whose rounding
+    depends on which chunks the worker took. Each worker then takes every parts-th chunk instead of the
+    next free one, so that the gradient comes out the same, to the last bit, on every run.
     """
     itemsize = np.dtype(dtype).itemsize
     parts = parallel.WORKERS if parallel.available() else 1
@@ -204,7 +208,12 @@ def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None):
                     return
                 work(*chunk, buffers[worker], worker)
 
-        parallel.run([lambda k=k: take_chunks(k) for k in range(parts)])
+        def take_share(worker):
+            for chunk in wave[worker::parts]:
+                work(*chunk, buffers[worker], worker)
+
+        take = take_share if fixed_shares else take_chunks
+        parallel.run([lambda k=k: take(k) for k in range(parts)])
 
 
 _scratch_space = threading.local()  # per calling thread: {(worker, dtype): buffer}
@@ -334,7 +343,7 @@ class Conv2dFunction(Function):
         O = C = 64, 128, 256        rotated-kernel convolution 8-28% faster than col2im
         O = C = 512                 7-40% slower (rotating 512×512×3×3 weights is a 2 ms transposing copy)
         O = 2·C (first conv of a block), C = 3 (the first layer)   15-25% slower, 7× slower
-    
+
     so ``_input_grad`` takes it when stride is 1 and O ≤ C ≤ ``ROTATED_MAX_CHANNELS``, col2im otherwise.
 
     ``activation="relu"`` fuses a ReLU into the convolution, as Keras's ``Conv2D(activation="relu")`` (the
@@ -449,8 +458,8 @@ class Conv2dFunction(Function):
 
             parallel.each(rows_of, O)  # split by filters when not already on a worker
 
-        _for_chunks(work, N, Ho, Wo, K, O, dtype)
-        dw, *others = partial.values()
+        _for_chunks(work, N, Ho, Wo, K, O, dtype, fixed_shares=True)
+        dw, *others = (partial[k] for k in sorted(partial))  # in worker order: the same sum on every run
         for other in others:
             dw += other
         return dw

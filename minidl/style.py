@@ -87,9 +87,14 @@ class Gram(Function):
         for f, out in zip(self.f, gram):
             # F Fᵀ = Σ over ranges of positions of F[:, range] F[:, range]ᵀ: one range per core
             # (parallel.each), so that each reads only its share of the feature map
-            parts = []
-            parallel.each(lambda lo, hi: parts.append(f[:, lo:hi] @ f[:, lo:hi].T), self.m)
-            np.sum(parts, axis=0, out=out)
+            parts = {}
+
+            def product(lo, hi):  # positions lo..hi-1
+                parts[lo] = f[:, lo:hi] @ f[:, lo:hi].T
+
+            parallel.each(product, self.m)
+            # summed in position order, so the rounding is the same on every run
+            np.sum([parts[lo] for lo in sorted(parts)], axis=0, out=out)
         gram /= self.m
         return gram
 

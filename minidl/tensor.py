@@ -9,8 +9,9 @@ Read this file first. The whole idea of backpropagation fits in it:
 2. ``Function.apply`` runs ``forward`` and, when some input requires a gradient, remembers the function in
    the output's ``_ctx``. Following ``_ctx.inputs`` from any tensor walks back through the graph that made it.
 3. ``Tensor.backward`` sorts that graph (``graph_order``) so that each tensor comes after every tensor
-   computed from it (reverse topological order), then walks it once, calling each function's ``backward`` and summing the
-   gradients that reach a tensor along different paths (a tensor used twice gets two contributions).
+   computed from it (reverse topological order), then walks it once, calling each function's ``backward``
+   and summing the gradients that reach a tensor along different paths (a tensor used twice gets two
+   contributions).
 
 Gradients are plain NumPy arrays and ``backward`` runs outside the graph, so minidl computes first-order
 gradients only (no grad-of-grad). That is a deliberate choice: it keeps each backward a few lines of NumPy

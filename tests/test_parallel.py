@@ -1,4 +1,6 @@
 """parallel.py and the convolution split over worker threads: same numbers as one thread, BLAS restored."""
+import time
+
 import numpy as np
 import pytest
 
@@ -120,3 +122,22 @@ def test_split_max_pool_equals_one_thread(monkeypatch, two_workers, kernel, stri
 def test_prefaulted_zeros(shape):
     z = parallel.zeros(shape, np.float32)
     assert z.shape == shape and z.dtype == np.float32 and not z.any()
+
+
+@needs_threads
+def test_split_weight_gradient_is_the_same_on_every_run(monkeypatch, two_workers):
+    # many small chunks, each delayed by a random few milliseconds: which worker takes which chunk would
+    # vary from run to run if it were left to timing, and with it the rounding of each worker's sum
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 2000)
+    im2col, jitter = conv.im2col, np.random.default_rng(1)
+    monkeypatch.setattr(conv, "im2col", lambda *a: time.sleep(jitter.uniform(0, 0.003)) or im2col(*a))
+    x, w = rng.standard_normal((1, 3, 40, 24)).astype(np.float32), rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((1, 4, 40, 24)).astype(np.float32)
+    grads = []
+    for _ in range(5):
+        wt = Tensor(w, requires_grad=True)
+        F.conv2d(x, wt, padding=1).backward(g)
+        grads.append(wt.grad)
+    assert two_workers  # split
+    for other in grads[1:]:
+        np.testing.assert_array_equal(other, grads[0])
