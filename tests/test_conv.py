@@ -135,21 +135,43 @@ def test_rotated_kernel_input_gradient_equals_col2im(monkeypatch, x_shape, w_sha
     np.testing.assert_allclose(grads[10**9], grads[0], rtol=1e-12, atol=1e-12)
 
 
-def test_rotated_kernel_input_gradient_gradcheck(monkeypatch):
+# the same, plus O > C (which takes the rotated kernel only when dL/dW is wanted too)
+@pytest.mark.parametrize("x_shape, w_shape, padding", ROTATED_CASES + [((2, 2, 6, 5), (5, 2, 3, 3), (1, 1))])
+def test_weight_gradient_from_the_columns_of_g_equals_im2col(monkeypatch, x_shape, w_shape, padding):
+    x, w, _ = case_arrays(x_shape, w_shape)
+    g = rng.standard_normal(F.conv2d(x, w, padding=padding).shape)
+    grads = {}
+    for limit in (0, 10**9):  # 0: col2im and an im2col of x; 10**9: the columns of g for both
+        monkeypatch.setattr(conv, "ROTATED_MAX_CHANNELS", limit)
+        monkeypatch.setattr(conv, "CHUNK_BYTES", 300)  # several chunks, each adding to dL/dW
+        calls = spy(monkeypatch, conv.Conv2dFunction, "_weight_grad")
+        xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        F.conv2d(xt, wt, padding=padding).backward(g)
+        assert bool(calls) == (limit == 0)
+        grads[limit] = xt.grad, wt.grad
+    for got, expected in zip(grads[10**9], grads[0]):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert grads[10**9][1].flags.c_contiguous  # a parameter's .grad, in OIHW like the weight
+
+
+def test_rotated_kernel_gradcheck(monkeypatch):
     monkeypatch.setattr(conv, "ROTATED_MAX_CHANNELS", 10**9)
     x, w, b = case_arrays((2, 3, 5, 6), (3, 3, 3, 2))
     gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=(1, 0)), x, w, b)
+    x, w, b = case_arrays((1, 2, 5, 4), (4, 2, 2, 3))  # O > C, dL/dW from the columns of g
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=(1, 2)), x, w, b)
 
 
-@pytest.mark.parametrize("w_shape, stride, rotated", [
-    ((4, 4, 3, 3), 1, True),  # O = C: the rotated kernel
-    ((8, 4, 3, 3), 1, False),  # more filters than input channels: col2im
-    ((4, 4, 3, 3), 2, False),  # strided: col2im
+@pytest.mark.parametrize("w_shape, stride, weight_grad, rotated", [
+    ((4, 4, 3, 3), 1, False, True),  # O = C: the rotated kernel
+    ((8, 4, 3, 3), 1, False, False),  # more filters than input channels: col2im
+    ((8, 4, 3, 3), 1, True, True),  # ... unless dL/dW is wanted too: one im2col of g serves both
+    ((4, 4, 3, 3), 2, True, False),  # strided: col2im
 ])
-def test_input_gradient_path_choice(monkeypatch, w_shape, stride, rotated):
+def test_input_gradient_path_choice(monkeypatch, w_shape, stride, weight_grad, rotated):
     x, w, _ = case_arrays((1, 4, 6, 6), w_shape)
     xt = Tensor(x, requires_grad=True)
-    y = F.conv2d(xt, Tensor(w), stride=stride, padding=1)
+    y = F.conv2d(xt, Tensor(w, requires_grad=weight_grad), stride=stride, padding=1)
     calls = spy(monkeypatch, conv, "col2im")
     y.sum().backward()
     assert bool(calls) != rotated
