@@ -1,9 +1,14 @@
-"""parallel.py and the convolution split over worker threads: same numbers as one thread, BLAS restored."""
+"""parallel.py and the convolution split over worker threads: same numbers as one thread, BLAS restored;
+memory.py's kept memory."""
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 
+import minidl
 from minidl import Tensor, conv, parallel
 from minidl import functional as F
 
@@ -144,3 +149,27 @@ def test_split_weight_gradient_is_the_same_on_every_run(monkeypatch, two_workers
     assert two_workers  # split
     for other in grads[1:]:
         np.testing.assert_array_equal(other, grads[0])
+
+
+# A 64 MB array allocated, written and freed, in a fresh process: how far the resident memory stays above
+# where it was before. minidl's import makes malloc keep freed memory (minidl/memory.py).
+FREED_MEMORY_KEPT = """
+import numpy as np, minidl
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096
+before = rss()
+a = np.ones(2**24, dtype=np.float32)
+del a
+print(minidl.memory.keep_freed_memory(), (rss() - before) / 2**20)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm") or not minidl.memory.keep_freed_memory(),
+                    reason="needs Linux with glibc")
+@pytest.mark.parametrize("setting, kept", [("1", True), ("0", False)])
+def test_freed_memory_stays_for_the_next_step(setting, kept):
+    env = dict(os.environ, MINIDL_KEEP_MEMORY=setting)
+    out = subprocess.run([sys.executable, "-c", FREED_MEMORY_KEPT], env=env, capture_output=True, text=True, check=True)
+    was_set, mb = out.stdout.split()
+    assert was_set == str(kept)
+    assert (float(mb) > 60) == kept  # kept: still resident, the next array finds its pages mapped
