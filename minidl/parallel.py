@@ -23,12 +23,11 @@ for about 0.1-0.2 s (measured: two busy threads then take 1.8× as long), so a s
 runs on one core's worth of time. That is why minidl's convolutions, poolings and Gram matrices go through
 ``run``, ``each`` and ``matmul`` here, and never through BLAS's threads while splitting is available.
 
-NumPy has no function to set BLAS's thread count while running. ``blas_threads`` finds the OpenBLAS
-library that NumPy loaded and calls its ``openblas_set_num_threads`` (the approach of the threadpoolctl
-package). If it is not found (another BLAS, another operating system), ``available()`` is False and
-``conv.py`` processes the chunks one after another, each product on BLAS's own threads.
+NumPy has no function to set BLAS's thread count while running. ``blas_threads`` calls the
+``openblas_set_num_threads`` of the OpenBLAS library that NumPy loaded (``blas.py`` finds it). If it is not
+found (another BLAS, another operating system), ``available()`` is False and ``conv.py`` processes the
+chunks one after another, each product on BLAS's own threads.
 """
-import ctypes
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -36,57 +35,27 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from . import blas
+
 #: Threads a convolution is split over: the cores this process may run on.
 WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-# OpenBLAS's thread-count functions: their names carry the build's symbol prefix and suffix (NumPy's
-# wheels use a private "scipy_openblas" build with 64-bit integers; a system OpenBLAS has the plain names).
-_PREFIXES = ("scipy_openblas", "openblas")
-_SUFFIXES = ("64_", "_64", "")
-
 _THREAD_NAME = "minidl-worker"
-_api = None  # (get, set) once looked up, False if not found
 _pool = None
 # one split at a time: the workers are shared, and two callers changing BLAS's thread count at once could
 # leave it at 1 for good
 _lock = threading.Lock()
 
 
-def _openblas_api():
-    """(get_num_threads, set_num_threads) of the OpenBLAS that NumPy loaded, or None."""
-    global _api
-    if _api is None:
-        _api = False
-        try:
-            with open("/proc/self/maps") as maps:
-                paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
-        except OSError:
-            paths = set()
-        for path in sorted(paths):
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for prefix in _PREFIXES:
-                for suffix in _SUFFIXES:
-                    getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                    setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                    if getter is not None and setter is not None:
-                        getter.restype, setter.argtypes = ctypes.c_int, [ctypes.c_int]
-                        _api = (getter, setter)
-                        return _api
-    return _api or None
-
-
 def available():
     """True when the work can be split over several threads (several cores, and BLAS threads settable)."""
-    return WORKERS > 1 and _openblas_api() is not None
+    return WORKERS > 1 and blas.thread_functions() is not None
 
 
 @contextmanager
 def blas_threads(count):
     """Run the block with BLAS limited to ``count`` threads; the previous count is restored afterwards."""
-    api = _openblas_api()
+    api = blas.thread_functions()
     if api is None:
         yield
         return

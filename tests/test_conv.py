@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl import Tensor, conv, gradcheck, nn, no_grad
+from minidl import Tensor, blas, conv, gradcheck, nn, no_grad
 from minidl import functional as F
 
 rng = np.random.default_rng(0)
@@ -24,6 +24,18 @@ CONV_CASES = [
 ]
 
 
+@pytest.fixture(params=["im2col", "shifted"])
+def forward_path(request, monkeypatch):
+    """Each stride-1 forward through im2col, then through the shifted-view GEMMs (whatever the channels)."""
+    if request.param == "shifted":
+        if not blas.gemm_available(np.float64):
+            pytest.skip("no BLAS gemm to call directly here")
+        monkeypatch.setattr(conv, "SHIFTED_CHANNELS", (1, 10**9))
+    else:
+        monkeypatch.setattr(conv, "SHIFTED_CHANNELS", (10**9, 0))
+    return request.param
+
+
 @pytest.fixture
 def tiny_chunks(monkeypatch):
     """Force the chunked path: a budget of a few hundred bytes splits every image into bands of 1-2 rows."""
@@ -40,7 +52,7 @@ def case_arrays(x_shape, w_shape, dtype=np.float64):
 # --- forward against the loop reference -------------------------------------------------------------------
 @pytest.mark.parametrize("budget", [conv.CHUNK_BYTES, 300, 3000])
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
-def test_conv2d_matches_reference(monkeypatch, budget, x_shape, w_shape, stride, padding):
+def test_conv2d_matches_reference(monkeypatch, forward_path, budget, x_shape, w_shape, stride, padding):
     # 300 bytes: one or two output rows per chunk; 3000: several whole images per chunk for the small cases
     monkeypatch.setattr(conv, "CHUNK_BYTES", budget)
     x, w, b = case_arrays(x_shape, w_shape)
@@ -50,7 +62,7 @@ def test_conv2d_matches_reference(monkeypatch, budget, x_shape, w_shape, stride,
     np.testing.assert_allclose(y.data, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_conv2d_float32_stays_float32():
+def test_conv2d_float32_stays_float32(forward_path):
     x, w, b = (a.astype(np.float32) for a in case_arrays((2, 3, 6, 5), (4, 3, 3, 3)))
     xt, wt, bt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
     y = F.conv2d(xt, wt, bt, padding=1)
@@ -71,8 +83,9 @@ def test_chunks_cover_every_output_row_once(monkeypatch, budget):
     assert (seen == 1).all()
 
 
-def test_column_buffer_is_bounded():
-    """A 3×3 conv of a 64×128×128 map would need a 38 MB column matrix; chunking keeps the extra memory small."""
+def test_column_buffer_is_bounded(forward_path):
+    """A 3×3 conv of a 64×128×128 map would need a 38 MB column matrix; chunking keeps the extra memory small
+    (the shifted-view GEMMs need a padded copy of the input instead, 4 MB here)."""
     x = np.ones((1, 64, 128, 128), np.float32)
     w = np.ones((8, 64, 3, 3), np.float32)
     full_cols = 64 * 9 * 128 * 128 * 4
@@ -84,7 +97,8 @@ def test_column_buffer_is_bounded():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < out_bytes + conv.CHUNK_BYTES + 2**20 < full_cols
+    padded_copy = 64 * 130 * 130 * 4 if forward_path == "shifted" else 0
+    assert peak < out_bytes + padded_copy + conv.CHUNK_BYTES + 2**20 < full_cols
 
 
 # --- gradients ---------------------------------------------------------------------------------------------
@@ -154,6 +168,17 @@ def test_weight_gradient_from_the_columns_of_g_equals_im2col(monkeypatch, x_shap
     assert grads[10**9][1].flags.c_contiguous  # a parameter's .grad, in OIHW like the weight
 
 
+def test_shifted_view_gradcheck(monkeypatch, tiny_chunks):
+    monkeypatch.setattr(conv, "SHIFTED_CHANNELS", (1, 10**9))
+    monkeypatch.setattr(conv, "ROTATED_MAX_CHANNELS", 10**9)
+    calls = spy(monkeypatch, blas, "gemm")
+    x, w, b = case_arrays((2, 3, 5, 6), (3, 3, 3, 2))
+    # weights fixed: forward and dL/dx (the rotated kernel's convolution) both as shifted-view GEMMs
+    gradcheck(lambda x: F.conv2d(x, Tensor(w), Tensor(b), padding=(1, 0)), x)
+    assert calls
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=(2, 1), activation="relu"), x, w, b)
+
+
 def test_rotated_kernel_gradcheck(monkeypatch):
     monkeypatch.setattr(conv, "ROTATED_MAX_CHANNELS", 10**9)
     x, w, b = case_arrays((2, 3, 5, 6), (3, 3, 3, 2))
@@ -175,6 +200,25 @@ def test_input_gradient_path_choice(monkeypatch, w_shape, stride, weight_grad, r
     calls = spy(monkeypatch, conv, "col2im")
     y.sum().backward()
     assert bool(calls) != rotated
+
+
+@pytest.mark.parametrize("C, O, stride, shifted", [
+    (64, 64, 1, True),  # a thin layer (VGG's block 1-2): shifted-view GEMMs
+    (64, 128, 1, True),
+    (3, 64, 1, False),  # the first layer: im2col
+    (64, 256, 1, False),
+    (64, 64, 2, False),  # strided: im2col
+])
+def test_forward_path_choice(monkeypatch, C, O, stride, shifted):
+    if not blas.gemm_available(np.float32):
+        pytest.skip("no BLAS gemm to call directly here")
+    x = rng.standard_normal((1, C, 6, 5)).astype(np.float32)
+    w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
+    calls = spy(monkeypatch, blas, "gemm")
+    with no_grad():
+        y = F.conv2d(x, w, padding=1, stride=stride)
+    assert len(calls) == (9 if shifted else 0)  # one product per tap, one chunk
+    np.testing.assert_allclose(y.data, conv.conv2d_reference(x, w, padding=1, stride=stride), rtol=1e-4, atol=1e-4)
 
 
 def distinct(shape):
@@ -225,7 +269,7 @@ def spy(monkeypatch, owner, name):
     """Replace owner.name by a wrapper that records each call, and return the list of calls."""
     calls = []
     original = getattr(owner, name)
-    monkeypatch.setattr(owner, name, lambda *args: calls.append(1) or original(*args))
+    monkeypatch.setattr(owner, name, lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
     return calls
 
 

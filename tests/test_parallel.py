@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl import Tensor, conv, parallel
+from minidl import Tensor, blas, conv, parallel
 from minidl import functional as F
 
-needs_threads = pytest.mark.skipif(parallel._openblas_api() is None,
+needs_threads = pytest.mark.skipif(blas.thread_functions() is None,
                                    reason="BLAS thread count not settable here (not NumPy's OpenBLAS)")
 rng = np.random.default_rng(0)
 
@@ -33,7 +33,7 @@ def one_thread(monkeypatch):
 
 @needs_threads
 def test_blas_threads_are_restored():
-    get, _ = parallel._openblas_api()
+    get, _ = blas.thread_functions()
     before = get()
     with parallel.blas_threads(1):
         assert get() == 1
@@ -90,6 +90,19 @@ def test_split_convolution_equals_one_thread(monkeypatch, two_workers, x_shape, 
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
     expected = np.maximum(conv.conv2d_reference(x, w, b, stride, padding), 0)
     np.testing.assert_allclose(split[0], expected, rtol=1e-12, atol=1e-12)
+
+
+@needs_threads
+def test_split_shifted_view_convolution_equals_one_thread(monkeypatch, two_workers):
+    monkeypatch.setattr(conv, "SHIFTED_CHANNELS", (1, 10**9))  # the forward as shifted-view GEMMs
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 600)
+    x, w, b = rng.standard_normal((2, 3, 20, 9)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
+    split = conv_grads(x, w, b, 1, 1)
+    assert two_workers
+    monkeypatch.setattr(parallel, "available", lambda: False)
+    for got, expected in zip(split, conv_grads(x, w, b, 1, 1)):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(split[0], np.maximum(conv.conv2d_reference(x, w, b, 1, 1), 0), rtol=1e-12, atol=1e-12)
 
 
 def test_without_threads_everything_runs_here(monkeypatch, one_thread):
