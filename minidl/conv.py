@@ -566,7 +566,8 @@ class Conv2dFunction(Function):
             cols = _view(buffer[: K * n * rows * Wo], (C, kh, kw, n, rows, Wo))
             parallel.each(lambda c0, c1: im2col(self.x[:, c0:c1], cols[c0:c1], (kh, kw), self.stride, self.padding,
                                                 n0, n1, r0, r1), C)
-            _add_product(partial, worker, _columns_of(g, n0, n1, r0, r1), _view(cols, (K, n * rows * Wo)).T)
+            _add_product(partial, worker, _columns_of(g, n0, n1, r0, r1), _view(cols, (K, n * rows * Wo)).T,
+                         split_columns=True)
 
         _for_chunks(work, N, Ho, Wo, K, O, dtype, fixed_shares=True)
         return _ordered_sum(partial).reshape(O, C, kh, kw)  # an array of its own: kept as .grad without a copy
@@ -580,21 +581,26 @@ def _columns_of(a, n0, n1, r0, r1):
     return a[n0:n1].transpose(1, 0, 2, 3).reshape(a.shape[1], -1)  # several images: (C, n, pixels), a copy
 
 
-def _add_product(partial, worker, a, b):
+def _add_product(partial, worker, a, b, split_columns=False):
     """partial[worker] += a @ b, where the worker's first chunk writes its product (no zero-filled sum to
-    fault in and add to) and the next ones add. Split by rows of a when not already on a worker."""
+    fault in and add to) and the next ones add.
+
+    When not already on a worker, the product is split over the workers by rows of a, or by columns of b
+    with ``split_columns`` (measured faster for the weight gradient g @ colsᵀ of the 512-channel layers:
+    5-7%, against 5-10% slower for the rotated kernel's cols_g @ xᵀ)."""
     first = worker not in partial
     if first:
         partial[worker] = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
     total = partial[worker]
 
-    def rows(lo, hi):
+    def part(lo, hi):
+        rows, columns = (slice(None), slice(lo, hi)) if split_columns else (slice(lo, hi), slice(None))
         if first:
-            np.matmul(a[lo:hi], b, out=total[lo:hi])
+            np.matmul(a[rows], b[:, columns], out=total[rows, columns])
         else:
-            total[lo:hi] += a[lo:hi] @ b
+            total[rows, columns] += a[rows] @ b[:, columns]
 
-    parallel.each(rows, a.shape[0])
+    parallel.each(part, b.shape[1] if split_columns else a.shape[0])
 
 
 def _ordered_sum(partial):
