@@ -61,9 +61,9 @@ Alternatives that were measured and left out:
   convs, 43 against 28 ms for block1_conv2).
 The backward uses one shortcut where it measured faster: for stride-1 layers, dL/dx as a convolution with
 the rotated kernel, and dL/dW from that convolution's columns (see ``Conv2dFunction``).
-Where the time goes (VGG19 forward, 224×224, 2 cores, one thread): ~70% in the GEMMs at 250-290 GFLOPS (190
-for the thin 64-channel layers), ~25% in im2col, which is memory-bound; the backward adds col2im and an im2col
-rebuild.
+Where the time goes (VGG19 forward through im2col, 224×224, one thread): ~70% in the GEMMs at 250-290 GFLOPS
+(190 for the thin 64-channel layers), ~25% in im2col, which is memory-bound. The backward adds an im2col of
+g (or, for the 512-channel layers, col2im and an im2col rebuild of x).
 
 Using every core
 ----------------
