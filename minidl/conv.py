@@ -329,16 +329,21 @@ def _conv_forward(x, weight, stride, padding, bias=None, relu=False, with_column
         else:
             # several whole images: the GEMM gives (O, n, pixels); move n first into the NCHW output
             out[n0:n1] = parallel.matmul(wmat, cols).reshape(O, n, Ho, Wo).transpose(1, 0, 2, 3)
-        chunk = out[n0:n1, :, r0:r1]  # bias and ReLU while the chunk is still in cache
-        if bias is not None:
-            chunk += bias.reshape(O, 1, 1)
-        if relu:
-            np.maximum(chunk, 0, out=chunk)
+        _add_bias_relu(out[n0:n1, :, r0:r1], bias, relu)
         if with_columns is not None:
             with_columns(n0, n1, r0, r1, cols, worker)
 
     _for_chunks(work, N, Ho, Wo, K, O, dtype, fixed_shares=with_columns is not None)
     return out
+
+
+def _add_bias_relu(chunk, bias, relu):
+    """chunk (n, O, rows, W_out) += bias[o], then max(chunk, 0) if ``relu``, in place: done on each chunk of
+    output right after its GEMM, while it is still in the cache."""
+    if bias is not None:
+        chunk += bias.reshape(-1, 1, 1)
+    if relu:
+        np.maximum(chunk, 0, out=chunk)
 
 
 def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
@@ -387,12 +392,8 @@ def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
                 for j in range(kw):
                     start = (r0 + i) * Wp + j
                     blas.gemm(taps[i, j], flat[n, :, start : start + columns], wide, accumulate=i + j > 0)
-            chunk = out[n, :, r0:r1]
-            chunk[...] = wide.reshape(O, r1 - r0, Wp)[:, :, :Wo]
-            if bias is not None:
-                chunk += bias.reshape(O, 1, 1)
-            if relu:
-                np.maximum(chunk, 0, out=chunk)
+            out[n, :, r0:r1] = wide.reshape(O, r1 - r0, Wp)[:, :, :Wo]
+            _add_bias_relu(out[n, :, r0:r1], bias, relu)
 
     # the buffer holds O rows of columns; sized as if for 4·O, so that a chunk's output (about 2 MB for a VGG
     # layer) stays in a core's cache across its kh·kw products (measured: chunks for 2·O-4·O rows are 5-15%
@@ -529,7 +530,7 @@ class Conv2dFunction(Function):
         if not need_w:
             return dx, None
         # row (o, i, j) of the sum is dL/dW[o, :, kh-1-i, kw-1-j]: un-rotate, and bring C to the second axis
-        dw = _ordered_sum(partial).reshape(O, kh, kw, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
+        dw = parallel.ordered_sum(partial).reshape(O, kh, kw, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
         return dx, np.ascontiguousarray(dw)
 
     def _input_grad(self, g):
@@ -570,7 +571,7 @@ class Conv2dFunction(Function):
                          split_columns=True)
 
         _for_chunks(work, N, Ho, Wo, K, O, dtype, fixed_shares=True)
-        return _ordered_sum(partial).reshape(O, C, kh, kw)  # an array of its own: kept as .grad without a copy
+        return parallel.ordered_sum(partial).reshape(O, C, kh, kw)  # an array of its own: kept as .grad without a copy
 
 
 def _columns_of(a, n0, n1, r0, r1):
@@ -601,15 +602,6 @@ def _add_product(partial, worker, a, b, split_columns=False):
             total[rows, columns] += a[rows] @ b[:, columns]
 
     parallel.each(part, b.shape[1] if split_columns else a.shape[0])
-
-
-def _ordered_sum(partial):
-    """The workers' sums (``partial``: worker -> array) added in worker order, so that the result is the same,
-    to the last bit, on every run."""
-    total, *others = (partial[k] for k in sorted(partial))
-    for other in others:
-        total += other
-    return total
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, activation=None):

@@ -117,6 +117,18 @@ def matmul(a, b, out=None):
     return out
 
 
+def ordered_sum(parts):
+    """Partial results (a dict keyed by worker number or range start) added in key order, in place into the
+    first one.
+
+    Floating-point addition is not associative, so adding the parts in whatever order the threads finish
+    would change the last bits from run to run; a fixed order gives the same result every time."""
+    total, *others = (parts[k] for k in sorted(parts))
+    for other in others:
+        total += other
+    return total
+
+
 _PAGE = 4096
 
 

@@ -93,8 +93,7 @@ class Gram(Function):
                 parts[lo] = f[:, lo:hi] @ f[:, lo:hi].T
 
             parallel.each(product, self.m)
-            # summed in position order, so the rounding is the same on every run
-            np.sum([parts[lo] for lo in sorted(parts)], axis=0, out=out)
+            out[...] = parallel.ordered_sum(parts)  # in position order: the same rounding on every run
         gram /= self.m
         return gram
 
