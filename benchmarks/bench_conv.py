@@ -97,7 +97,10 @@ def make_minidl(mode, weights, x_np):
     """minidl's own ``models.vgg19`` (Keras layer names), with the benchmark's weights loaded into it."""
     import minidl
     from minidl import Tensor
+    from minidl.fast.memory import keep_freed_memory
     from minidl.models import vgg19
+
+    keep_freed_memory()  # as the style-transfer example does: big arrays reuse their pages
 
     model = vgg19(weights=None, seed=None)
     names = [f"block{b + 1}_conv{i + 1}" for b, block in enumerate(WIDTHS) for i in range(len(block))]

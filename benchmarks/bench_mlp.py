@@ -26,7 +26,9 @@ def run_minidl(epochs, x, y, xt, yt):
     from minidl import Tensor, nn, no_grad, optim
     from minidl import functional as F
     from minidl.data import DataLoader
+    from minidl.fast.memory import keep_freed_memory
 
+    keep_freed_memory()  # as the examples do
     minidl.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
     opt = optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)

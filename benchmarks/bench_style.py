@@ -127,6 +127,9 @@ def torch_run(model, content, style, steps):
 # --- subprocess per measurement --------------------------------------------------------------------------------
 
 def child(framework, size, steps):
+    from minidl.fast.memory import keep_freed_memory
+
+    keep_freed_memory()  # both loops, as before this became an explicit call: the weights are shared
     if framework == "torch":
         import torch  # noqa: F401  (imported before measuring the baseline: its libraries are not working memory)
     model = minidl_model()

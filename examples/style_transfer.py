@@ -27,6 +27,7 @@ import numpy as np
 
 import minidl
 from minidl import image as imageio
+from minidl.fast.memory import keep_freed_memory
 from minidl.fileio import write_json
 from minidl.plots import save_figure
 from minidl.progress import ProgressBar
@@ -271,6 +272,9 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    # every step allocates the same big feature maps again: keep freed memory in the process, so that
+    # they do not page-fault afresh each time (minidl/fast/memory.py)
+    keep_freed_memory()
     try:
         run(args)
     except UserError as e:

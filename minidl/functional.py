@@ -2,12 +2,13 @@
 
 Each op is a ``Function`` (forward and backward side by side, backward math in the docstring) plus a
 lowercase function that applies it, as in ``torch.nn.functional``. Notation: y the output, g = dL/dy.
-Convolution and pooling live in ``conv.py`` and are re-exported here.
+``conv2d``, ``max_pool2d`` and ``avg_pool2d`` run on the kernel set selected by ``minidl.use_kernels``:
+the plain ones of ``minidl/textbook/`` (read those) or the engineered ones of ``minidl/fast/`` (the default).
 """
 import numpy as np
 
-from . import random
-from .tensor import Function, Tensor
+from . import kernels, random
+from .autograd import Function, Tensor
 
 
 class ReLU(Function):
@@ -201,4 +202,23 @@ def dropout(x, p=0.5, training=True):
     return Dropout.apply(x, p=p)
 
 
-from .conv import avg_pool2d, conv2d, max_pool2d  # noqa: E402,F401
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, activation=None):
+    """2-D convolution (cross-correlation, as in every DL framework) of x (N, C, H, W) with weight (O, C, kh, kw).
+
+    ``stride`` and ``padding`` are an int or a (height, width) pair; padding adds zeros on both sides.
+    Returns (N, O, H_out, W_out) with H_out = (H + 2·pad - kh) // stride + 1. ``activation="relu"`` returns
+    relu(conv2d(...)) computed in one op, as Keras's ``Conv2D(activation="relu")``. The math, forward and
+    backward: ``minidl/textbook/convolution.py``.
+    """
+    return kernels.active().conv2d(x, weight, bias, stride=stride, padding=padding, activation=activation)
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """Max over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
+    return kernels.active().max_pool2d(x, kernel_size, stride)
+
+
+def avg_pool2d(x, kernel_size, stride=None):
+    """Mean over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
+    return kernels.active().avg_pool2d(x, kernel_size, stride)

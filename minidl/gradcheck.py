@@ -9,7 +9,7 @@ by 2ε would swamp the comparison.
 """
 import numpy as np
 
-from .tensor import Tensor, no_grad
+from .autograd import Tensor, no_grad
 
 
 class GradcheckError(AssertionError):

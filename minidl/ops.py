@@ -8,7 +8,7 @@ so its gradient is the sum of the four contributions. ``unbroadcast`` performs t
 """
 import numpy as np
 
-from .tensor import Function
+from .autograd import Function
 
 
 def unbroadcast(grad, shape):

@@ -60,7 +60,7 @@ import numpy as np
 from .fileio import atomic_path
 from .nn.module import Parameter
 from .plots import save_figure
-from .tensor import GraphFreedError, Tensor, graph_order
+from .autograd import GraphFreedError, Tensor, graph_order
 
 __all__ = ["Graph", "Node", "Edge", "build_graph", "draw_graph", "to_dot", "name_parameters", "retain_grads"]
 

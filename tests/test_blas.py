@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minidl import blas
+from minidl.fast import blas
 
 rng = np.random.default_rng(0)
 pytestmark = pytest.mark.skipif(not blas.gemm_available(np.float64), reason="no BLAS gemm to call directly here")

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl import Tensor, blas, conv, gradcheck, nn, no_grad
+from minidl import Tensor, gradcheck, nn, no_grad
+from minidl.fast import blas
+from minidl.fast import fast_conv as conv
+from minidl.textbook import conv2d_loops
 from minidl import functional as F
 
 rng = np.random.default_rng(0)
@@ -57,7 +60,7 @@ def test_conv2d_matches_reference(monkeypatch, forward_path, budget, x_shape, w_
     monkeypatch.setattr(conv, "CHUNK_BYTES", budget)
     x, w, b = case_arrays(x_shape, w_shape)
     y = F.conv2d(x, w, b, stride=stride, padding=padding)
-    expected = conv.conv2d_reference(x, w, b, stride=stride, padding=padding)
+    expected = conv2d_loops(x, w, b, stride=stride, padding=padding)
     assert y.shape == expected.shape
     np.testing.assert_allclose(y.data, expected, rtol=1e-12, atol=1e-12)
 
@@ -69,7 +72,7 @@ def test_conv2d_float32_stays_float32(forward_path):
     assert y.dtype == np.float32
     y.sum().backward()
     assert xt.grad.dtype == wt.grad.dtype == bt.grad.dtype == np.float32
-    np.testing.assert_allclose(y.data, conv.conv2d_reference(x, w, b, padding=1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y.data, conv2d_loops(x, w, b, padding=1), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("budget", [10**9, 1000, 50])
@@ -158,7 +161,7 @@ def test_weight_gradient_from_the_columns_of_g_equals_im2col(monkeypatch, x_shap
     for limit in (0, 10**9):  # 0: col2im and an im2col of x; 10**9: the columns of g for both
         monkeypatch.setattr(conv, "ROTATED_MAX_CHANNELS", limit)
         monkeypatch.setattr(conv, "CHUNK_BYTES", 300)  # several chunks, each adding to dL/dW
-        calls = spy(monkeypatch, conv.Conv2dFunction, "_weight_grad")
+        calls = spy(monkeypatch, conv.Conv2d, "_weight_grad")
         xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
         F.conv2d(xt, wt, padding=padding).backward(g)
         assert bool(calls) == (limit == 0)
@@ -218,7 +221,7 @@ def test_forward_path_choice(monkeypatch, C, O, stride, shifted):
     with no_grad():
         y = F.conv2d(x, w, padding=1, stride=stride)
     assert len(calls) == (9 if shifted else 0)  # one product per tap, one chunk
-    np.testing.assert_allclose(y.data, conv.conv2d_reference(x, w, padding=1, stride=stride), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(y.data, conv2d_loops(x, w, padding=1, stride=stride), rtol=1e-4, atol=1e-4)
 
 
 def distinct(shape):
@@ -279,7 +282,7 @@ def test_frozen_weight_skips_the_weight_gradient(monkeypatch, stride):
     xt, wt, bt = Tensor(x, requires_grad=True), Tensor(w), Tensor(b)  # weight and bias frozen
     y = F.conv2d(xt, wt, bt, stride=stride, padding=1)
     assert getattr(y._ctx, "x", None) is None  # x is not kept alive for a weight gradient nobody wants
-    weight_grads = spy(monkeypatch, conv.Conv2dFunction, "_weight_grad")
+    weight_grads = spy(monkeypatch, conv.Conv2d, "_weight_grad")
     im2col_calls = spy(monkeypatch, conv, "im2col")
     y.sum().backward()
     assert weight_grads == []
@@ -295,7 +298,7 @@ def test_input_without_grad_skips_the_input_gradient(monkeypatch):
     wt = Tensor(w, requires_grad=True)
     y = F.conv2d(x, wt, padding=1)  # an image: no gradient wanted
     assert getattr(y._ctx, "weight", None) is None
-    input_grads = spy(monkeypatch, conv.Conv2dFunction, "_input_grad")
+    input_grads = spy(monkeypatch, conv.Conv2d, "_input_grad")
     col2im_calls = spy(monkeypatch, conv, "col2im")
     y.sum().backward()
     assert input_grads == [] and col2im_calls == []
@@ -436,6 +439,6 @@ def test_non_contiguous_inputs():
     x_view, w_view = x[:, :, ::2], np.swapaxes(np.swapaxes(w, 2, 3).copy(), 2, 3)  # strided x, F-ordered kernel
     xt = Tensor(x_view, requires_grad=True)
     y = F.conv2d(xt, w_view, b, padding=1)
-    np.testing.assert_allclose(y.data, conv.conv2d_reference(x_view, w, b, padding=1), rtol=1e-12)
+    np.testing.assert_allclose(y.data, conv2d_loops(x_view, w, b, padding=1), rtol=1e-12)
     y.sum().backward()  # g arrives as a broadcast (stride 0) array
     assert xt.grad.shape == x_view.shape

@@ -12,7 +12,8 @@ import pytest
 import minidl
 from minidl import Function, Tensor, gradcheck
 from minidl import functional as F
-from minidl import conv, ops, style
+from minidl import ops, style
+from minidl.fast import fast_conv, fast_gram, fast_pool
 
 rng = np.random.default_rng(0)
 
@@ -93,17 +94,17 @@ CASES = {
 
 # Convolution, pooling and the style-transfer losses (more variants beside their own tests).
 CASES.update({
-    conv.Conv2dFunction: [
+    fast_conv.Conv2d: [
         (F.conv2d, [randn(2, 3, 5, 4), randn(4, 3, 3, 3), randn(4)]),
         (lambda x, w: F.conv2d(x, w, stride=2, padding=1), [randn(1, 2, 6, 5), randn(3, 2, 3, 2)]),
         (lambda x, w, b: F.conv2d(x, w, b, padding=1, activation="relu"), [randn(2, 3, 5, 4), randn(3, 3, 3, 3), randn(3)]),
     ],
-    conv.MaxPool2dFunction: [
+    fast_pool.MaxPool2d: [
         (lambda x: F.max_pool2d(x, 2), [distinct(2, 3, 4, 6)]),
         (lambda x: F.max_pool2d(x, 3, stride=2), [distinct(1, 2, 7, 5)]),  # overlapping windows, odd size
     ],
-    conv.AvgPool2dFunction: [(lambda x: F.avg_pool2d(x, 2), [randn(2, 3, 5, 4)])],
-    style.Gram: [(style.gram_matrix, [randn(2, 3, 4, 5)])],
+    fast_pool.AvgPool2d: [(lambda x: F.avg_pool2d(x, 2), [randn(2, 3, 5, 4)])],
+    fast_gram.Gram: [(style.gram_matrix, [randn(2, 3, 4, 5)])],
     style.TotalVariation: [(style.total_variation_loss, [distinct(1, 2, 4, 3)])],  # no ties: |d| has a kink at 0
 })
 

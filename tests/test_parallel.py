@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl import Tensor, blas, conv, parallel
+from minidl import Tensor
+from minidl.fast import blas, memory, parallel
+from minidl.fast import fast_conv as conv
+from minidl.textbook import conv2d_loops
 from minidl import functional as F
 
 needs_threads = pytest.mark.skipif(blas.thread_functions() is None,
@@ -89,7 +92,7 @@ def test_split_convolution_equals_one_thread(monkeypatch, two_workers, x_shape, 
     monkeypatch.setattr(parallel, "available", lambda: False)
     for got, expected in zip(split, conv_grads(x, w, b, stride, padding)):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
-    expected = np.maximum(conv.conv2d_reference(x, w, b, stride, padding), 0)
+    expected = np.maximum(conv2d_loops(x, w, b, stride, padding), 0)
     np.testing.assert_allclose(split[0], expected, rtol=1e-12, atol=1e-12)
 
 
@@ -103,7 +106,7 @@ def test_split_shifted_view_convolution_equals_one_thread(monkeypatch, two_worke
     monkeypatch.setattr(parallel, "available", lambda: False)
     for got, expected in zip(split, conv_grads(x, w, b, 1, 1)):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(split[0], np.maximum(conv.conv2d_reference(x, w, b, 1, 1), 0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(split[0], np.maximum(conv2d_loops(x, w, b, 1, 1), 0), rtol=1e-12, atol=1e-12)
 
 
 def test_without_threads_everything_runs_here(monkeypatch, one_thread):
@@ -113,7 +116,7 @@ def test_without_threads_everything_runs_here(monkeypatch, one_thread):
     x, w, b = rng.standard_normal((1, 3, 20, 9)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
     y = conv_grads(x, w, b, 1, 1)[0]
     assert calls == []
-    np.testing.assert_allclose(y, np.maximum(conv.conv2d_reference(x, w, b, 1, 1), 0), rtol=1e-12)
+    np.testing.assert_allclose(y, np.maximum(conv2d_loops(x, w, b, 1, 1), 0), rtol=1e-12)
 
 
 @pytest.mark.parametrize("count, parts, most, expected", [(1, 1, 9, 1), (1, 2, 9, 4), (5, 2, 9, 6), (7, 2, 5, 5)])
@@ -166,24 +169,29 @@ def test_split_weight_gradient_is_the_same_on_every_run(monkeypatch, two_workers
 
 
 # A 64 MB array allocated, written and freed, in a fresh process: how far the resident memory stays above
-# where it was before. minidl's import makes malloc keep freed memory (minidl/memory.py).
+# where it was before. Importing minidl changes nothing; keep_freed_memory() makes malloc keep it.
 FREED_MEMORY_KEPT = """
+import sys
 import numpy as np, minidl
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * 4096
+was_set = False
+if sys.argv[1] == "call":
+    from minidl.fast.memory import keep_freed_memory
+    was_set = keep_freed_memory()
 before = rss()
 a = np.ones(2**24, dtype=np.float32)
 del a
-print(minidl.memory.keep_freed_memory(), (rss() - before) / 2**20)
+print(was_set, (rss() - before) / 2**20)
 """
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/statm") or not minidl.memory.keep_freed_memory(),
-                    reason="needs Linux with glibc")
-@pytest.mark.parametrize("setting, kept", [("1", True), ("0", False)])
-def test_freed_memory_stays_for_the_next_step(setting, kept):
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm") or memory._mallopt() is None, reason="needs Linux with glibc")
+@pytest.mark.parametrize("how, setting, kept", [("import only", "1", False), ("call", "1", True), ("call", "0", False)])
+def test_freed_memory_stays_for_the_next_step_only_when_asked(how, setting, kept):
     env = dict(os.environ, MINIDL_KEEP_MEMORY=setting)
-    out = subprocess.run([sys.executable, "-c", FREED_MEMORY_KEPT], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", FREED_MEMORY_KEPT, how], env=env, capture_output=True, text=True,
+                         check=True)
     was_set, mb = out.stdout.split()
     assert was_set == str(kept)
     assert (float(mb) > 60) == kept  # kept: still resident, the next array finds its pages mapped

@@ -5,9 +5,10 @@ import pytest
 from minidl import Tensor, no_grad
 
 
-def test_python_numbers_become_float32_and_arrays_keep_their_dtype():
-    assert Tensor(3).dtype == np.float32
-    assert Tensor([[1, 2], [3, 4]]).dtype == np.float32
+def test_python_numbers_follow_torch_tensor_and_arrays_keep_their_dtype():
+    assert Tensor(3.0).dtype == np.float32 and Tensor([0.5, 2]).dtype == np.float32  # a float anywhere: float32
+    assert Tensor(3).dtype == np.int64 and Tensor([[1, 2], [3, 4]]).dtype == np.int64
+    assert Tensor([True, False]).dtype == np.bool_
     assert Tensor(np.zeros(3, dtype=np.float64)).dtype == np.float64
     assert Tensor(np.arange(3)).dtype == np.arange(3).dtype
 

@@ -5,7 +5,7 @@ import pytest
 
 from minidl import nn
 from minidl.models import vgg19, vgg19_layer_names
-from minidl.tensor import Tensor
+from minidl.autograd import Tensor
 from minidl.weights.convert import TORCHVISION_FEATURES, torchvision_keys
 from minidl.weights.format import WeightsFormatError, read_vgg19, vgg19_shapes, write_vgg19
 

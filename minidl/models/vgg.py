@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
-from ..tensor import Tensor
+from ..autograd import Tensor
 from ..weights.fetch import imagenet_filename
 from ..weights.format import PREPROCESSING, TOP_INPUT, TOP_LAYERS, VGG19_BLOCKS, read_vgg19
 from ..weights.paths import find_weights

@@ -1,7 +1,8 @@
-"""Convolution and pooling layers: thin wrappers that hold the weights and call ``minidl.conv``."""
+"""Convolution and pooling layers: thin wrappers that hold the weights and call ``minidl.functional``."""
 import numpy as np
 
-from .. import conv
+from .. import functional as F
+from ..textbook.convolution import ACTIVATIONS, pair
 from . import init
 from .module import Module, Parameter
 
@@ -16,17 +17,17 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, activation=None):
-        if activation not in conv.ACTIVATIONS:
-            raise ValueError(f"Conv2d: activation must be one of {conv.ACTIVATIONS}, got {activation!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"Conv2d: activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.activation = activation
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = conv._pair(kernel_size, "kernel_size")
-        self.stride, self.padding = conv._pair(stride, "stride"), conv._pair(padding, "padding")
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride, self.padding = pair(stride, "stride"), pair(padding, "padding")
         self.weight = Parameter(init.glorot_uniform((out_channels, in_channels, *self.kernel_size)))
         self.bias = Parameter(np.zeros(out_channels, dtype=np.float32)) if bias else None
 
     def forward(self, x):
-        return conv.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
                            activation=self.activation)
 
     def extra_repr(self):
@@ -55,10 +56,10 @@ class _Pool2d(Module):
 class MaxPool2d(_Pool2d):
     """Max over ``kernel_size`` windows, ``stride`` apart (default: the kernel size, i.e. no overlap)."""
 
-    pool = staticmethod(conv.max_pool2d)
+    pool = staticmethod(F.max_pool2d)
 
 
 class AvgPool2d(_Pool2d):
     """Mean over ``kernel_size`` windows, ``stride`` apart (default: the kernel size, i.e. no overlap)."""
 
-    pool = staticmethod(conv.avg_pool2d)
+    pool = staticmethod(F.avg_pool2d)

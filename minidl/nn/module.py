@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path
-from ..tensor import Tensor
+from ..autograd import Tensor
 
 
 class Parameter(Tensor):

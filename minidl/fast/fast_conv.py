@@ -60,7 +60,7 @@ Alternatives that were measured and left out:
   VGG layers at 224×224 it was never faster than im2col (e.g. 15.1 against 15.2 ms for block4's 512-channel
   convs, 43 against 28 ms for block1_conv2).
 The backward uses one shortcut where it measured faster: for stride-1 layers, dL/dx as a convolution with
-the rotated kernel, and dL/dW from that convolution's columns (see ``Conv2dFunction``).
+the rotated kernel, and dL/dW from that convolution's columns (see ``Conv2d``).
 Where the time goes (VGG19 forward through im2col, 224×224, one thread): ~70% in the GEMMs at 250-290 GFLOPS
 (190 for the thin 64-channel layers), ~25% in im2col, which is memory-bound. The backward adds an im2col of
 g (or, for the 512-channel layers, col2im and an im2col rebuild of x).
@@ -73,24 +73,14 @@ the mechanics and why BLAS's own threads must then stay idle). That suits the bi
 blocks, where there are many chunks and the weights are small. In the deep layers the weight matrix is the
 bigger operand, so there each chunk's GEMM is split by rows of the weights and its copies by channels
 instead. Measured on VGG19 (2 cores, 224×224): forward 10% faster, forward + input gradient 5-10% faster.
-
-Pooling with strided views
---------------------------
-A pooling window is kh × kw; the view ``x[..., i::stride_h, j::stride_w]`` (cut to H_out × W_out) holds
-element (i, j) of every window at once. Pools are *separable*: the max (or sum) over a window is the max over
-its kh rows of the max over its kw columns. Reducing the columns first (kw - 1 element-wise maxima over
-strided views of the input), then the rows, costs kh + kw - 2 passes instead of kh·kw - 1 and reads the input
-only once with a stride. For 2×2 pooling of a (1, 64, 384, 512) map this takes 15 ms, against 17 ms for the
-maximum of the four (i, j) views and 240 ms for the "reshape to (..., H_out, 2, W_out, 2) and .max(axis=(3,5))"
-trick, so that trick is not used even for the common kernel == stride case (and the strided views handle
-every stride, overlapping or not, with the same code).
 """
 import threading
 
 import numpy as np
 
+from ..autograd import Function
+from ..textbook.convolution import check_conv2d, output_size, pair
 from . import blas, parallel
-from .tensor import Function, is_grad_enabled
 
 #: Upper bound, in bytes, for the im2col buffer of one chunk (and for the matching buffer of the backward).
 #: Tests lower it to force the chunked path on tiny images.
@@ -98,7 +88,7 @@ CHUNK_BYTES = 16 * 2**20
 
 #: The backward of a stride-1 convolution goes through the rotated kernel (dL/dx as a convolution of dL/dy,
 #: dL/dW from the same columns) when its channels are at most this many, otherwise through col2im (measured
-#: choice, see ``Conv2dFunction``). Tests set it to 0 or a large number to force either path.
+#: choice, see ``Conv2d``). Tests set it to 0 or a large number to force either path.
 ROTATED_MAX_CHANNELS = 256
 
 #: A stride-1 convolution with at least ``SHIFTED_CHANNELS[0]`` input channels and at most
@@ -106,23 +96,6 @@ ROTATED_MAX_CHANNELS = 256
 #: of its input instead of through im2col (measured choice, see ``_conv_forward_shifted``). Tests change it
 #: to force either path.
 SHIFTED_CHANNELS = (64, 128)
-
-#: What ``conv2d(..., activation=...)`` can fuse into the convolution.
-ACTIVATIONS = (None, "relu")
-
-
-# --- shape helpers ---------------------------------------------------------------------------------------
-def _pair(value, name):
-    """An int or a pair of ints -> a tuple (for_height, for_width), validated."""
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def _output_size(size, kernel, stride, pad):
-    return (size + 2 * pad - kernel) // stride + 1
-
 
 def _valid_range(out_lo, out_hi, offset, pad, stride, size):
     """Output positions in [out_lo, out_hi) whose input position o·stride + offset - pad is inside the image.
@@ -307,7 +280,7 @@ def _conv_forward(x, weight, stride, padding, bias=None, relu=False, with_column
     N, C, H, W = x.shape
     O, _, kh, kw = weight.shape
     (sh, sw), (ph, pw) = stride, padding
-    Ho, Wo = _output_size(H, kh, sh, ph), _output_size(W, kw, sw, pw)
+    Ho, Wo = output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
     dtype = np.result_type(x.dtype, weight.dtype)
     if (with_columns is None and stride == (1, 1) and C >= SHIFTED_CHANNELS[0] and O <= SHIFTED_CHANNELS[1]
             and blas.gemm_available(dtype)):
@@ -402,7 +375,7 @@ def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
     return out
 
 
-class Conv2dFunction(Function):
+class Conv2d(Function):
     """y = conv2d(x, W) + b through im2col (see the module docstring for the lowering and its backward).
 
     For one chunk of output (images n0..n1, rows r0..r1), with cols its im2col matrix and g its gradient
@@ -456,38 +429,14 @@ class Conv2dFunction(Function):
     """
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), activation=None):
-        if x.ndim != 4 or weight.ndim != 4:
-            raise ValueError(
-                f"conv2d expects x of shape (N, C, H, W) and weight of shape (O, C, kh, kw), "
-                f"got x {x.shape} and weight {weight.shape}"
-            )
-        N, C, H, W = x.shape
-        O, Cw, kh, kw = weight.shape
-        (sh, sw), (ph, pw) = stride, padding
-        if C != Cw:
-            raise ValueError(
-                f"input x {x.shape} has {C} channels but weight {weight.shape} expects {Cw} (weight.shape[1])"
-            )
-        if bias is not None and bias.shape != (O,):
-            raise ValueError(
-                f"bias {bias.shape} must have shape ({O},), one value per output channel of weight {weight.shape}"
-            )
-        if min(sh, sw) < 1 or min(ph, pw) < 0:
-            raise ValueError(f"stride must be >= 1 and padding >= 0, got stride {stride} and padding {padding}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"conv2d: activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if kh > H + 2 * ph or kw > W + 2 * pw:
-            raise ValueError(
-                f"kernel {kh}×{kw} (weight {weight.shape}) is larger than the padded input {H + 2 * ph}×{W + 2 * pw} "
-                f"(x {x.shape} with padding {padding})"
-            )
+        check_conv2d(x, weight, bias, stride, padding, activation)
+        kh, kw = weight.shape[2:]
         self.x_shape, self.kernel, self.stride, self.padding = x.shape, (kh, kw), stride, padding
-        if is_grad_enabled():
-            # Save only what backward will read (see the class docstring).
-            self.x = x if self.needs_input_grad[1] else None
-            self.weight = weight if self.needs_input_grad[0] else None
+        # Save only what backward will read (see the class docstring).
+        self.x = x if self.needs_input_grad[1] else None
+        self.weight = weight if self.needs_input_grad[0] else None
         y = _conv_forward(x, weight, stride, padding, bias, relu=activation == "relu")
-        self.y = y if activation == "relu" and is_grad_enabled() else None  # the ReLU's mask, for backward
+        self.y = y if activation == "relu" and any(self.needs_input_grad) else None  # the ReLU's mask, for backward
         return y
 
     def backward(self, g):
@@ -609,162 +558,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, activation=None):
 
     ``stride`` and ``padding`` are an int or a (height, width) pair; padding adds zeros on both sides.
     Returns (N, O, H_out, W_out) with H_out = (H + 2·pad - kh) // stride + 1. ``activation="relu"`` returns
-    relu(conv2d(...)) computed in one op (see ``Conv2dFunction``).
+    relu(conv2d(...)) computed in one op (see ``Conv2d``).
     """
-    return Conv2dFunction.apply(x, weight, bias, stride=_pair(stride, "stride"), padding=_pair(padding, "padding"),
+    return Conv2d.apply(x, weight, bias, stride=pair(stride, "stride"), padding=pair(padding, "padding"),
                                 activation=activation)
 
 
-def conv2d_reference(x, weight, bias=None, stride=1, padding=0):
-    """The definition of conv2d as plain loops over output pixels: slow, obviously correct; the tests' oracle.
-
-    y[n, o, h, w] = b[o] + Σ_{c, i, j} x_padded[n, c, h·sh + i, w·sw + j] · W[o, c, i, j]
-    Takes and returns NumPy arrays.
-    """
-    x, weight = np.asarray(x), np.asarray(weight)
-    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
-    N, C, H, W = x.shape
-    O, _, kh, kw = weight.shape
-    xp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-    xp[:, :, ph : ph + H, pw : pw + W] = x
-    Ho, Wo = _output_size(H, kh, sh, ph), _output_size(W, kw, sw, pw)
-    y = np.zeros((N, O, Ho, Wo), dtype=np.result_type(x, weight))
-    for n in range(N):
-        for o in range(O):
-            for h in range(Ho):
-                for w in range(Wo):
-                    patch = xp[n, :, h * sh : h * sh + kh, w * sw : w * sw + kw]
-                    y[n, o, h, w] = np.sum(patch * weight[o]) + (0 if bias is None else bias[o])
-    return y
-
-
-# --- pooling ---------------------------------------------------------------------------------------------
-def _pool_geometry(x, kernel_size, stride, name):
-    kh, kw = _pair(kernel_size, "kernel_size")
-    sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
-    if x.ndim != 4:
-        raise ValueError(f"{name} expects x of shape (N, C, H, W), got {x.shape}")
-    if min(kh, kw, sh, sw) < 1:
-        raise ValueError(f"kernel_size and stride must be >= 1, got kernel {(kh, kw)} and stride {(sh, sw)}")
-    H, W = x.shape[2:]
-    if kh > H or kw > W:
-        raise ValueError(f"pooling kernel {kh}×{kw} is larger than the input {H}×{W} (x {x.shape})")
-    return (kh, kw), (sh, sw), (_output_size(H, kh, sh, 0), _output_size(W, kw, sw, 0))
-
-
-def _rows(a, i, stride, count):
-    """Rows i, i + stride, ... (``count`` of them) of a (..., H, W) array, as a view."""
-    return a[..., i : i + (count - 1) * stride + 1 : stride, :]
-
-
-def _columns(a, j, stride, count):
-    """Columns j, j + stride, ... (``count`` of them) of a (..., H, W) array, as a view."""
-    return a[..., j : j + (count - 1) * stride + 1 : stride]
-
-
-class MaxPool2dFunction(Function):
-    """y = max of x over each kh×kw window (windows ``stride`` apart, no padding).
-
-    Only the maximum of a window influences y, so dL/dx = g at the argmax of each window and 0 elsewhere
-    (summed where overlapping windows share a winner). With ties there is one winner, the first in row-major
-    order, like PyTorch.
-
-    Forward, separably (see the module docstring): cm = max over each window's kw columns, for every input
-    row, then y = max of cm over the window's kh rows. The backward needs only the winner's position
-    o = i·kw + j in each window, one byte per output, and only when a gradient will be needed (none under
-    ``no_grad``): it is the first offset o whose element equals y. Scanning the offsets from last to first,
-    ``index -= (index - o)·[x_o == y]`` sets index to o wherever x_o is a maximum, so the first one found in
-    row-major order is the one that stays (this arithmetic form is ~2× faster than ``np.where`` or a masked
-    assignment).
-
-    Backward: for each offset (i, j), the window elements at that offset are the strided view
-    dx[..., i::sh, j::sw]; it receives g where index == i·kw + j.
-
-    Channels are independent, so both passes run on channel ranges split over the cores (``parallel.each``).
-    """
-
-    def forward(self, x, kernel_size, stride=None):
-        (kh, kw), (sh, sw), (Ho, Wo) = _pool_geometry(x, kernel_size, stride, "max_pool2d")
-        y = np.empty((*x.shape[:2], Ho, Wo), dtype=x.dtype)
-        keep_index = is_grad_enabled() and self.needs_input_grad[0]
-        index_type = np.min_scalar_type(kh * kw - 1)
-        index = np.full(y.shape, kh * kw - 1, dtype=index_type) if keep_index else None
-
-        def channels(c0, c1):
-            xc, yc = x[:, c0:c1], y[:, c0:c1]
-            cm = _columns(xc, 0, sw, Wo).copy()
-            for j in range(1, kw):
-                np.maximum(cm, _columns(xc, j, sw, Wo), out=cm)
-            yc[...] = _rows(cm, 0, sh, Ho)
-            for i in range(1, kh):
-                np.maximum(yc, _rows(cm, i, sh, Ho), out=yc)
-            if keep_index:
-                ic = index[:, c0:c1]
-                for o in range(kh * kw - 2, -1, -1):
-                    x_o = _columns(_rows(xc, o // kw, sh, Ho), o % kw, sw, Wo)  # element o of every window
-                    ic -= (ic - index_type.type(o)) * (x_o == yc)
-
-        parallel.each(channels, x.shape[1])
-        if keep_index:
-            self.index, self.x_shape, self.geometry = index, x.shape, ((kh, kw), (sh, sw), (Ho, Wo))
-        return y
-
-    def backward(self, g):
-        (kh, kw), (sh, sw), (Ho, Wo) = self.geometry
-        dx = parallel.zeros(self.x_shape, g.dtype)
-        overlapping = sh < kh or sw < kw
-
-        def channels(c0, c1):
-            dxc, gc, ic = dx[:, c0:c1], g[:, c0:c1], self.index[:, c0:c1]
-            for i in range(kh):
-                for j in range(kw):
-                    window_ij = _columns(_rows(dxc, i, sh, Ho), j, sw, Wo)  # element (i, j) of every window
-                    if overlapping:
-                        window_ij += gc * (ic == i * kw + j)  # an input in several windows sums their g
-                    else:
-                        np.multiply(gc, ic == i * kw + j, out=window_ij)  # at most one window: plain write
-
-        parallel.each(channels, dx.shape[1])
-        return (dx,)
-
-
-def max_pool2d(x, kernel_size, stride=None):
-    """Max over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
-    return MaxPool2dFunction.apply(x, kernel_size=kernel_size, stride=stride)
-
-
-class AvgPool2dFunction(Function):
-    """y = mean of x over each kh×kw window.   dL/dx = g / (kh·kw) spread over the window (summed if shared).
-
-    Forward separably (sum over each window's columns, then over its rows, then divide); the backward is the
-    same in reverse: spread g / (kh·kw) over the rows, then over the columns.
-    """
-
-    def forward(self, x, kernel_size, stride=None):
-        (kh, kw), (sh, sw), (Ho, Wo) = _pool_geometry(x, kernel_size, stride, "avg_pool2d")
-        cs = _columns(x, 0, sw, Wo).copy()
-        for j in range(1, kw):
-            cs += _columns(x, j, sw, Wo)
-        y = _rows(cs, 0, sh, Ho).copy()
-        for i in range(1, kh):
-            y += _rows(cs, i, sh, Ho)
-        y *= 1.0 / (kh * kw)
-        self.x_shape, self.geometry = x.shape, ((kh, kw), (sh, sw), (Ho, Wo))
-        return y
-
-    def backward(self, g):
-        (kh, kw), (sh, sw), (Ho, Wo) = self.geometry
-        N, C, H, W = self.x_shape
-        g = g * (1.0 / (kh * kw))
-        dcs = np.zeros((N, C, H, Wo), dtype=g.dtype)  # gradient of the column sums cs
-        for i in range(kh):
-            _rows(dcs, i, sh, Ho)[...] += g
-        dx = np.zeros(self.x_shape, dtype=g.dtype)
-        for j in range(kw):
-            _columns(dx, j, sw, Wo)[...] += dcs
-        return (dx,)
-
-
-def avg_pool2d(x, kernel_size, stride=None):
-    """Mean over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
-    return AvgPool2dFunction.apply(x, kernel_size=kernel_size, stride=stride)

@@ -11,9 +11,10 @@ the 50 MB maps of block 1 are above the threshold, and the ReLU mask of one of t
 
 ``keep_freed_memory`` sets two of ``malloc``'s parameters (``mallopt``): every allocation comes from the
 heap, and freed memory stays there for the next allocation instead of going back to the system. It is
-called when minidl is imported, on Linux with glibc; elsewhere it does nothing. The cost: the process keeps
-the memory of its peak once it has reached it (the peak itself does not grow). ``MINIDL_KEEP_MEMORY=0`` in
-the environment turns it off. (PyTorch's guides give the same advice for CPU training, through jemalloc or
+never called by importing minidl (that would change every program that imports it): the style-transfer
+example and the benchmarks call it, on Linux with glibc; elsewhere it does nothing. The cost: the process
+keeps the memory of its peak once it has reached it (the peak itself does not grow). ``MINIDL_KEEP_MEMORY=0``
+in the environment turns it off. (PyTorch's guides give the same advice for CPU training, through jemalloc or
 tcmalloc.)
 """
 import ctypes
@@ -25,13 +26,20 @@ _M_MMAP_THRESHOLD = -3
 _LIMIT = 2**30  # the largest value both accept; arrays above 1 GiB still come from mmap
 
 
-def keep_freed_memory():
-    """Make glibc's malloc keep freed memory for reuse (see the module docstring). True if it was set."""
-    if os.environ.get("MINIDL_KEEP_MEMORY", "1") == "0":
-        return False
+def _mallopt():
+    """glibc's ``mallopt``, or None where the C library is not glibc (macOS, Windows, musl)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
-        return False
+    except (OSError, AttributeError):
+        return None
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt
+
+
+def keep_freed_memory():
+    """Make glibc's malloc keep freed memory for reuse, for the rest of the process (see the module
+    docstring). True if it was set; False with ``MINIDL_KEEP_MEMORY=0`` or without glibc."""
+    mallopt = _mallopt()
+    if mallopt is None or os.environ.get("MINIDL_KEEP_MEMORY", "1") == "0":
+        return False
     return bool(mallopt(_M_MMAP_THRESHOLD, _LIMIT)) and bool(mallopt(_M_TRIM_THRESHOLD, _LIMIT))

@@ -5,7 +5,7 @@ Read this file first. The whole idea of backpropagation fits in it:
 1. Every operation on tensors is a ``Function`` with a ``forward`` (arrays in, array out) and a ``backward``
    (the gradient of the loss with respect to the output in, the gradients with respect to each input out:
    the chain rule, one op at a time). The ops themselves live in ``ops.py``, ``functional.py`` and
-   ``conv.py``.
+   ``textbook/``.
 2. ``Function.apply`` runs ``forward`` and, when some input requires a gradient, remembers the function in
    the output's ``_ctx``. Following ``_ctx.inputs`` from any tensor walks back through the graph that made it.
 3. ``Tensor.backward`` sorts that graph (``graph_order``) so that each tensor comes after every tensor
@@ -46,18 +46,16 @@ class Function:
     bias) and returns the output array; it may save on ``self`` whatever ``backward`` will need.
     ``backward(grad)`` receives dL/dy for the output y and returns one gradient per input, each of that
     input's shape (or ``None`` where no gradient is wanted). ``self.needs_input_grad[i]`` tells whether
-    input ``i`` needs one, so a backward can skip work nobody asked for.
+    input ``i`` needs one, so a backward can skip work nobody asked for, and a forward can skip saving what
+    no backward will read (under ``no_grad`` every entry is False).
     """
-
-    def __init__(self, **options):
-        self.options = options
 
     @classmethod
     def apply(cls, *inputs, **options):
         """Run the op on tensors and record it in the graph (unless inside ``no_grad``)."""
         tensors = [x if x is None or isinstance(x, Tensor) else _constant(x, inputs) for x in inputs]
         fn = cls()
-        fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
+        fn.needs_input_grad = tuple(_grad_enabled and t is not None and t.requires_grad for t in tensors)
         arrays = [None if t is None else t.data for t in tensors]
         try:
             out = fn.forward(*arrays, **options)
@@ -65,7 +63,7 @@ class Function:
             shapes = ", ".join("None" if a is None else str(a.shape) for a in arrays)
             raise ValueError(f"{cls.__name__}: {e} (input shapes: {shapes})") from None
         result = Tensor(out)
-        if _grad_enabled and any(fn.needs_input_grad):
+        if any(fn.needs_input_grad):
             result.requires_grad = True
             result._ctx = fn
             fn.inputs = tensors
@@ -136,7 +134,8 @@ class Tensor:
 
     ``data`` is the ``np.ndarray``; ``grad`` is filled by ``backward`` (on leaves, and on any tensor that
     called ``retain_grad()``); ``requires_grad`` marks tensors whose gradient is wanted. Python numbers and
-    lists become float32; NumPy arrays keep their dtype.
+    lists follow ``torch.tensor``: floats become float32 (minidl's default float, as PyTorch's), integers
+    int64, booleans bool; NumPy arrays keep their dtype.
     """
 
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__ rather than NumPy's add
@@ -148,8 +147,10 @@ class Tensor:
             data = np.asarray(data)
         elif not isinstance(data, np.ndarray):
             data = np.asarray(data)
-            if data.dtype.kind in "fiub":  # Python scalars and lists: float32, like torch.tensor(...)
+            if data.dtype.kind == "f":  # NumPy would make Python floats float64
                 data = data.astype(np.float32)
+            elif data.dtype.kind in "iu":
+                data = data.astype(np.int64)
         self.data = data
         self.grad = None
         self.requires_grad = bool(requires_grad)
@@ -224,26 +225,18 @@ class Tensor:
                 raise ValueError(f"backward(): grad has shape {grad.shape}, but the tensor has shape {self.shape}")
 
         grads = {id(self): grad}  # dL/dt for tensors reached so far, summed over paths
-        kept = {id(grad)}  # arrays that a .grad holds (or the caller owns): never to be kept twice
+        kept = {id(grad)}  # arrays some .grad (or the caller) holds: never to be handed to a second tensor
         for t in reversed(graph_order(self)):  # each tensor after every tensor computed from it
             g = grads.pop(id(t), None)
             if g is None:
                 continue
             if t._ctx is None or t._retain_grad:
-                if t.grad is not None:
-                    t.grad = t.grad + g
-                elif g.flags.owndata and g.flags.writeable and g.dtype == t.dtype and id(g) not in kept:
-                    # a fresh array nobody else holds: keep it. Copying instead would cost a new
-                    # parameter-sized allocation (and its page faults) per parameter and step.
-                    t.grad = g
-                else:  # a view, or an array another tensor also received (Add gives both inputs g)
-                    t.grad = g.astype(t.dtype, copy=True)
-                kept.add(id(t.grad))
+                _accumulate_grad(t, g, kept)
             if t._ctx is None:
                 continue
             fn = t._ctx
-            input_grads = fn.backward(g)
-            for inp, needs, ig in zip(fn.inputs, fn.needs_input_grad, input_grads):
+            # the chain rule for one op: dL/d(input) from dL/d(output), added to what the input already got
+            for inp, needs, ig in zip(fn.inputs, fn.needs_input_grad, fn.backward(g)):
                 if needs and ig is not None:
                     # not in place: `ig` may be the very array another input also received
                     grads[id(inp)] = ig if id(inp) not in grads else grads[id(inp)] + ig
@@ -332,6 +325,22 @@ class Tensor:
 
     def tanh(self):
         return functional.tanh(self)
+
+
+def _accumulate_grad(t, g, kept):
+    """t.grad += g, keeping ``g`` itself as t.grad when that is safe.
+
+    Copying every gradient into ``.grad`` would cost a new parameter-sized allocation (and its page faults)
+    per parameter and step. ``g`` can be kept when it is a fresh array nobody else holds; it must be copied
+    when it is a view, or an array another tensor also received (``Add`` gives both inputs the same g).
+    """
+    if t.grad is not None:
+        t.grad = t.grad + g
+    elif g.flags.owndata and g.flags.writeable and g.dtype == t.dtype and id(g) not in kept:
+        t.grad = g
+    else:
+        t.grad = g.astype(t.dtype, copy=True)
+    kept.add(id(t.grad))
 
 
 # ops.py and functional.py subclass Function and build Tensors, so they are imported once both exist.

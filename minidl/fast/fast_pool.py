@@ -1,0 +1,136 @@
+"""Max and average pooling through strided views, the channels split over the cores.
+
+The textbook twins are in ``minidl/textbook/pooling.py``; these compute the same numbers.
+
+A pooling window is kh × kw; the view ``x[..., i::stride_h, j::stride_w]`` (cut to H_out × W_out) holds
+element (i, j) of every window at once. Pools are *separable*: the max (or sum) over a window is the max over
+its kh rows of the max over its kw columns. Reducing the columns first (kw - 1 element-wise maxima over
+strided views of the input), then the rows, costs kh + kw - 2 passes instead of kh·kw - 1 and reads the input
+only once with a stride. For 2×2 pooling of a (1, 64, 384, 512) map this takes 15 ms, against 17 ms for the
+maximum of the four (i, j) views and 240 ms for the "reshape to (..., H_out, 2, W_out, 2) and .max(axis=(3,5))"
+trick, so that trick is not used even for the common kernel == stride case (and the strided views handle
+every stride, overlapping or not, with the same code).
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..textbook.pooling import pool_geometry
+from . import parallel
+
+
+def _rows(a, i, stride, count):
+    """Rows i, i + stride, ... (``count`` of them) of a (..., H, W) array, as a view."""
+    return a[..., i : i + (count - 1) * stride + 1 : stride, :]
+
+
+def _columns(a, j, stride, count):
+    """Columns j, j + stride, ... (``count`` of them) of a (..., H, W) array, as a view."""
+    return a[..., j : j + (count - 1) * stride + 1 : stride]
+
+
+class MaxPool2d(Function):
+    """y = max of x over each kh×kw window (windows ``stride`` apart, no padding).
+
+    Only the maximum of a window influences y, so dL/dx = g at the argmax of each window and 0 elsewhere
+    (summed where overlapping windows share a winner). With ties there is one winner, the first in row-major
+    order, like PyTorch.
+
+    Forward, separably (see the module docstring): cm = max over each window's kw columns, for every input
+    row, then y = max of cm over the window's kh rows. The backward needs only the winner's position
+    o = i·kw + j in each window, one byte per output, and only when a gradient will be needed (none under
+    ``no_grad``): it is the first offset o whose element equals y. Scanning the offsets from last to first,
+    ``index -= (index - o)·[x_o == y]`` sets index to o wherever x_o is a maximum, so the first one found in
+    row-major order is the one that stays (this arithmetic form is ~2× faster than ``np.where`` or a masked
+    assignment).
+
+    Backward: for each offset (i, j), the window elements at that offset are the strided view
+    dx[..., i::sh, j::sw]; it receives g where index == i·kw + j.
+
+    Channels are independent, so both passes run on channel ranges split over the cores (``parallel.each``).
+    """
+
+    def forward(self, x, kernel_size, stride=None):
+        (kh, kw), (sh, sw), (Ho, Wo) = pool_geometry(x, kernel_size, stride, "max_pool2d")
+        y = np.empty((*x.shape[:2], Ho, Wo), dtype=x.dtype)
+        keep_index = self.needs_input_grad[0]
+        index_type = np.min_scalar_type(kh * kw - 1)
+        index = np.full(y.shape, kh * kw - 1, dtype=index_type) if keep_index else None
+
+        def channels(c0, c1):
+            xc, yc = x[:, c0:c1], y[:, c0:c1]
+            cm = _columns(xc, 0, sw, Wo).copy()
+            for j in range(1, kw):
+                np.maximum(cm, _columns(xc, j, sw, Wo), out=cm)
+            yc[...] = _rows(cm, 0, sh, Ho)
+            for i in range(1, kh):
+                np.maximum(yc, _rows(cm, i, sh, Ho), out=yc)
+            if keep_index:
+                ic = index[:, c0:c1]
+                for o in range(kh * kw - 2, -1, -1):
+                    x_o = _columns(_rows(xc, o // kw, sh, Ho), o % kw, sw, Wo)  # element o of every window
+                    ic -= (ic - index_type.type(o)) * (x_o == yc)
+
+        parallel.each(channels, x.shape[1])
+        if keep_index:
+            self.index, self.x_shape, self.geometry = index, x.shape, ((kh, kw), (sh, sw), (Ho, Wo))
+        return y
+
+    def backward(self, g):
+        (kh, kw), (sh, sw), (Ho, Wo) = self.geometry
+        dx = parallel.zeros(self.x_shape, g.dtype)
+        overlapping = sh < kh or sw < kw
+
+        def channels(c0, c1):
+            dxc, gc, ic = dx[:, c0:c1], g[:, c0:c1], self.index[:, c0:c1]
+            for i in range(kh):
+                for j in range(kw):
+                    window_ij = _columns(_rows(dxc, i, sh, Ho), j, sw, Wo)  # element (i, j) of every window
+                    if overlapping:
+                        window_ij += gc * (ic == i * kw + j)  # an input in several windows sums their g
+                    else:
+                        np.multiply(gc, ic == i * kw + j, out=window_ij)  # at most one window: plain write
+
+        parallel.each(channels, dx.shape[1])
+        return (dx,)
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """Max over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
+    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride)
+
+
+class AvgPool2d(Function):
+    """y = mean of x over each kh×kw window.   dL/dx = g / (kh·kw) spread over the window (summed if shared).
+
+    Forward separably (sum over each window's columns, then over its rows, then divide); the backward is the
+    same in reverse: spread g / (kh·kw) over the rows, then over the columns.
+    """
+
+    def forward(self, x, kernel_size, stride=None):
+        (kh, kw), (sh, sw), (Ho, Wo) = pool_geometry(x, kernel_size, stride, "avg_pool2d")
+        cs = _columns(x, 0, sw, Wo).copy()
+        for j in range(1, kw):
+            cs += _columns(x, j, sw, Wo)
+        y = _rows(cs, 0, sh, Ho).copy()
+        for i in range(1, kh):
+            y += _rows(cs, i, sh, Ho)
+        y *= 1.0 / (kh * kw)
+        self.x_shape, self.geometry = x.shape, ((kh, kw), (sh, sw), (Ho, Wo))
+        return y
+
+    def backward(self, g):
+        (kh, kw), (sh, sw), (Ho, Wo) = self.geometry
+        N, C, H, W = self.x_shape
+        g = g * (1.0 / (kh * kw))
+        dcs = np.zeros((N, C, H, Wo), dtype=g.dtype)  # gradient of the column sums cs
+        for i in range(kh):
+            _rows(dcs, i, sh, Ho)[...] += g
+        dx = np.zeros(self.x_shape, dtype=g.dtype)
+        for j in range(kw):
+            _columns(dx, j, sw, Wo)[...] += dcs
+        return (dx,)
+
+
+def avg_pool2d(x, kernel_size, stride=None):
+    """Mean over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
+    return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride)
