@@ -73,17 +73,31 @@ class Adam(Optimizer):
 
         m ← β₁ m + (1 - β₁) g            (first moment: a momentum)
         v ← β₂ v + (1 - β₂) g²           (second moment: the gradient's scale)
-        θ ← θ - lr · m̂ / (√v̂ + ε),   m̂ = m / (1 - β₁ᵗ),  v̂ = v / (1 - β₂ᵗ)   (bias correction)
 
-    ε defaults to 1e-7 (Keras's value; PyTorch uses 1e-8). Implementation: with c = √(1 - β₂ᵗ),
-    lr · m̂ / (√v̂ + ε) = (lr · c / (1 - β₁ᵗ)) · m / (√v + ε c), so the bias corrections become two scalars
-    and no m̂ or v̂ array is made.
+    and then, with t the step count, one of two updates that differ only in where ε is added:
+
+        eps_placement="keras" (default):  θ ← θ - lr · √(1 - β₂ᵗ) / (1 - β₁ᵗ) · m / (√v + ε)
+        eps_placement="torch":            θ ← θ - lr · m̂ / (√v̂ + ε),   m̂ = m / (1 - β₁ᵗ),  v̂ = v / (1 - β₂ᵗ)
+
+    Both are lr · m̂ / (√v̂ + ε'), with ε' = ε for PyTorch but ε' = ε / √(1 - β₂ᵗ) for Keras: Keras adds ε
+    before the bias correction, so in the first steps (when √(1 - β₂ᵗ) is small) its ε acts larger, e.g.
+    ε / √(1 - 0.999) ≈ 32 ε at t = 1, shrinking to ε as t grows. With a tiny ε (1e-7, the MLP) the two agree;
+    with style transfer's ε = 0.1 they give different early steps. Keras is the default because the project's
+    reference programs (TensorFlow's "Basic classification" and "Neural style transfer") run on Keras.
+
+    ε defaults to 1e-7 (Keras's value; PyTorch uses 1e-8). No m̂ or v̂ array is made: the bias corrections
+    are folded into two scalars (for "torch", lr · m̂ / (√v̂ + ε) = (lr · c / (1 - β₁ᵗ)) · m / (√v + ε c),
+    c = √(1 - β₂ᵗ)).
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.0):
+    EPS_PLACEMENTS = ("keras", "torch")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.0, eps_placement="keras"):
         super().__init__(params, lr)
+        if eps_placement not in self.EPS_PLACEMENTS:
+            raise ValueError(f"Adam: eps_placement must be one of {self.EPS_PLACEMENTS}, got {eps_placement!r}")
         self.beta1, self.beta2 = betas
-        self.eps, self.weight_decay = eps, weight_decay
+        self.eps, self.weight_decay, self.eps_placement = eps, weight_decay, eps_placement
         self.t = 0
 
     def step(self):
@@ -108,7 +122,7 @@ class Adam(Optimizer):
         v += s
         c = math.sqrt(1 - b2**self.t)
         np.sqrt(v, out=s)
-        s += self.eps * c
+        s += self.eps if self.eps_placement == "keras" else self.eps * c
         np.divide(m, s, out=s)
         s *= self.lr * c / (1 - b1**self.t)
         param -= s

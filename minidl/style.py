@@ -59,7 +59,8 @@ LOSS_WEIGHTS = {
 
 # Adam as in TensorFlow's tutorial. β₁ = 0.99 averages the gradient over ~100 steps (a smooth, steady
 # drift of the pixels); ε = 0.1 is huge for Adam: where the gradient is tiny, the step shrinks instead of
-# being blown up to lr, which keeps flat regions of the image from getting noisy.
+# being blown up to lr, which keeps flat regions of the image from getting noisy. ``optim.Adam`` adds ε
+# where Keras does (before the bias correction), so the early steps are the tutorial's too.
 ADAM_DEFAULTS = {"lr": 0.02, "betas": (0.99, 0.999), "eps": 0.1}
 
 

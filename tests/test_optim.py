@@ -31,18 +31,47 @@ def test_sgd_momentum_and_weight_decay_by_hand():
         np.testing.assert_allclose(p.data, [theta], rtol=1e-12)
 
 
-def test_adam_by_hand():
+def adam_by_hand(grads, theta, lr, b1, b2, eps, placement):
+    """The published formulas, written out with m̂ and v̂ (Keras: ε added to √v before the bias correction)."""
+    m, v = np.zeros_like(theta), np.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        if placement == "keras":
+            theta = theta - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+        else:
+            m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+            theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+        yield theta
+
+
+@pytest.mark.parametrize("placement", ["keras", "torch"])
+@pytest.mark.parametrize("eps", [1e-7, 0.1])
+def test_adam_by_hand(placement, eps):
     p = param([0.5, -1.0])
-    opt = optim.Adam([p], lr=0.01, betas=(0.8, 0.9), eps=1e-7)
-    theta, m, v = np.array([0.5, -1.0]), np.zeros(2), np.zeros(2)
-    for t, g in enumerate([np.array([0.1, -0.3]), np.array([0.2, 0.4]), np.array([-0.5, 0.1])], start=1):
+    opt = optim.Adam([p], lr=0.01, betas=(0.8, 0.9), eps=eps, eps_placement=placement)
+    grads = [np.array([0.1, -0.3]), np.array([0.2, 0.4]), np.array([-0.5, 0.1])]
+    for g, theta in zip(grads, adam_by_hand(grads, np.array([0.5, -1.0]), 0.01, 0.8, 0.9, eps, placement)):
         p.grad = g
         opt.step()
-        m = 0.8 * m + 0.2 * g
-        v = 0.9 * v + 0.1 * g * g
-        m_hat, v_hat = m / (1 - 0.8**t), v / (1 - 0.9**t)
-        theta = theta - 0.01 * m_hat / (np.sqrt(v_hat) + 1e-7)
-        np.testing.assert_allclose(p.data, theta, rtol=1e-10)
+        np.testing.assert_allclose(p.data, theta, rtol=1e-12)
+
+
+def test_adam_defaults_to_keras_eps_placement_and_the_two_differ_with_a_large_eps():
+    grads = [np.array([1e-3, -2e-3])] * 3
+    keras, torch = param([0.0, 0.0]), param([0.0, 0.0])
+    default = param([0.0, 0.0])
+    opts = [optim.Adam([keras], eps=0.1, eps_placement="keras"), optim.Adam([torch], eps=0.1, eps_placement="torch"),
+            optim.Adam([default], eps=0.1)]
+    for g in grads:
+        for p, opt in zip((keras, torch, default), opts):
+            p.grad = g
+            opt.step()
+    assert np.array_equal(default.data, keras.data)
+    # at t = 1 Keras's ε acts as ε / √(1 - β₂) ≈ 32 ε: its steps are much smaller while √v is below ε
+    assert np.all(np.abs(keras.data) < 0.2 * np.abs(torch.data))
+    with pytest.raises(ValueError, match="eps_placement"):
+        optim.Adam([keras], eps_placement="tf")
 
 
 def test_adam_weight_decay_adds_l2_gradient():
