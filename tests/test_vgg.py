@@ -76,13 +76,16 @@ def test_activation_shapes(model):
     np.testing.assert_array_equal(model(model.preprocess(images((2, 3, 32, 48)))).data, out["block5_pool"].data)
 
 
-def test_seeded_he_init():
+def test_seeded_glorot_uniform_init_as_keras():
     a, b, c = vgg19(seed=1), vgg19(seed=1), vgg19(seed=2)
     np.testing.assert_array_equal(a.block4_conv2.weight.data, b.block4_conv2.weight.data)
     assert not np.array_equal(a.block4_conv2.weight.data, c.block4_conv2.weight.data)
-    w = a.block3_conv1.weight.data
-    assert w.dtype == np.float32 and abs(w.std() / np.sqrt(2 / (128 * 9)) - 1) < 0.02 and abs(w.mean()) < 1e-3
-    assert not a.block3_conv1.bias.data.any()
+    w = a.block3_conv1.weight.data  # (256, 128, 3, 3): fan_in 128·9, fan_out 256·9
+    limit = np.sqrt(6 / (128 * 9 + 256 * 9))
+    assert w.dtype == np.float32 and w.shape == (256, 128, 3, 3)
+    assert -limit <= w.min() < -0.99 * limit and 0.99 * limit < w.max() <= limit  # uniform on [-a, a]
+    assert abs(w.std() / (limit / np.sqrt(3)) - 1) < 0.02 and abs(w.mean()) < 1e-3
+    assert not a.block3_conv1.bias.data.any() and not a.block1_conv1.bias.data.any()
 
 
 def test_invalid_arguments():

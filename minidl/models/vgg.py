@@ -82,20 +82,19 @@ class VGG19(nn.Module):
             self.init_random(seed)
 
     def init_random(self, seed=0):
-        """He-normal weights, N(0, 2 / fan_in), and zero biases, drawn from a generator seeded with ``seed``.
+        """Glorot-uniform kernels and zero biases, as Keras's ``VGG19(weights=None)``, drawn from a generator
+        seeded with ``seed``.
 
-        He initialisation keeps the activations' scale roughly constant through the 16 ReLU layers (half of
-        each layer's inputs are zeroed, the factor 2 makes up for it), so random features neither vanish nor
-        explode: good enough to test code and run offline demos, though they mean nothing.
+        Glorot's U(-a, a), a = √(6 / (fan_in + fan_out)), gives each ReLU layer's output a variance about
+        half its input's, so the features of an untrained network shrink smoothly with depth. Style transfer
+        with such a network then only tints and blurs the picture (it knows no content or style), whereas
+        He-normal kernels (variance kept through the ReLUs) made its losses grow into coloured noise.
         """
         rng = np.random.default_rng(seed)
         for name in self.layer_names:
             layer = getattr(self, name)
             if isinstance(layer, (nn.Conv2d, nn.Linear)):
-                fan_in = int(np.prod(layer.weight.shape[1:]))
-                w = layer.weight.data  # drawn in place: fc1's 100M weights need no temporary copy
-                rng.standard_normal(w.shape, dtype=np.float32, out=w)
-                w *= np.float32(np.sqrt(2.0 / fan_in))
+                layer.weight.data = nn.init.glorot_uniform(layer.weight.shape, rng=rng)
                 layer.bias.data[...] = 0.0
         self.preprocessing, self.weights_file = "caffe", None
         return self
@@ -200,7 +199,7 @@ class VGG19(nn.Module):
         return x if as_tensor else x.data
 
     def extra_repr(self):
-        source = self.weights_file or "random (He) weights"
+        source = self.weights_file or "random (Glorot) weights"
         return f"pooling={self.pooling!r}, preprocessing={self.preprocessing!r}, weights={str(source)!r}"
 
 
@@ -208,7 +207,8 @@ def vgg19(weights=None, pooling="max", include_top=False, seed=0):
     """Build VGG19 (a ``VGG19`` module) with random or pretrained weights.
 
     ``weights``:
-      - None: He-normal random weights drawn with ``seed`` (offline demos, tests; "caffe" preprocessing);
+      - None: random weights as Keras's ``VGG19(weights=None)`` (Glorot-uniform kernels, zero biases), drawn
+        with ``seed`` (offline demos, tests; "caffe" preprocessing);
       - "imagenet": the ImageNet weights from the weight search path (``python -m minidl.weights where``),
         put there by ``python -m minidl.weights fetch vgg19`` (add ``--top`` for ``include_top=True``);
         a file with the top also serves ``include_top=False``;

@@ -18,11 +18,12 @@ def fans(shape):
     return shape[1] * receptive, shape[0] * receptive
 
 
-def glorot_uniform(shape, dtype=np.float32):
+def glorot_uniform(shape, dtype=np.float32, rng=None):
+    """U(-a, a), a = √(6 / (fan_in + fan_out)), drawn from ``rng`` (default: minidl's seedable generator)."""
     fan_in, fan_out = fans(shape)
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     # drawn directly in the target dtype: a float64 draw would double the memory of a 100M-weight layer
-    w = random.generator().random(shape, dtype=dtype)
+    w = (rng if rng is not None else random.generator()).random(shape, dtype=dtype)
     w *= 2 * limit
     w -= limit
     return w
