@@ -149,7 +149,8 @@ class StyleTransferResult:
     starting image): ``step``, ``loss`` (the weighted total), its weighted parts ``content``, ``style``,
     ``tv``; and ``seconds``, the time of each step (``steps`` entries, step 1 first).
     ``snapshots``: [(step, image)] every ``snapshot_every`` steps, from step 0, plus the last step.
-    ``weights``: the loss weights used; ``message``: how the optimiser stopped.
+    ``weights``: the loss weights used; ``message``: how the optimiser stopped; ``interrupted``: True for the
+    partial result carried by ``Interrupted`` (``image`` is then the last recorded step's).
     """
 
     image: np.ndarray
@@ -157,6 +158,16 @@ class StyleTransferResult:
     snapshots: list = field(default_factory=list)
     weights: dict = field(default_factory=dict)
     message: str = ""
+    interrupted: bool = False
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during ``style_transfer``: a ``KeyboardInterrupt`` that carries the steps done so far as
+    ``.result`` (a ``StyleTransferResult`` with ``interrupted=True``), so the caller can still save them."""
+
+    def __init__(self, result):
+        super().__init__(result.message)
+        self.result = result
 
 
 def preprocessing_convention(model):
@@ -180,7 +191,7 @@ def default_loss_weights(model):
 def style_transfer(content, style, model, *, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
                    content_weight=None, style_weight=None, tv_weight=None, optimizer="adam", steps=1000,
                    lr=ADAM_DEFAULTS["lr"], betas=ADAM_DEFAULTS["betas"], eps=ADAM_DEFAULTS["eps"],
-                   init="content", snapshot_every=100, seed=0, callback=None):
+                   init="content", snapshot_every=100, seed=0, callback=None, on_checkpoint=None, resume=None):
     """Optimise an image's pixels to have ``content``'s content and ``style``'s style; see the module doc.
 
     ``content``, ``style``: float32 RGB images (1, 3, H, W) in [0, 1] (``image.to_nchw`` makes them from
@@ -196,6 +207,19 @@ def style_transfer(content, style, model, *, content_layers=CONTENT_LAYERS, styl
     ``callback(step, image, losses)`` is called for step 0 (the starting image) up to ``steps``, with the
     current (1, 3, H, W) array (do not modify it; copy it to keep it) and the weighted loss parts
     {"loss", "content", "style", "tv"} of that image.
+
+    Interruption and resumption:
+    - ``on_checkpoint(state)`` is called at every snapshot step after the start with everything needed to
+      continue the run later: a dict {"step", "image", "history", "snapshots", "optimizer" ("adam" or
+      "lbfgs"), "adam" ({"t", "m", "v"}: Adam's step count and moments; None for L-BFGS)}. The arrays are
+      the live ones: save or copy them before returning.
+    - ``resume=state`` (such a dict, e.g. read back from a file) continues from its step, with the same
+      other arguments as the interrupted call. Adam then ends with exactly the image of an uninterrupted
+      run. L-BFGS restarts from the saved image with an empty curvature memory (SciPy's L-BFGS-B cannot
+      save it), so its next steps are gradient-like and the result differs slightly from an uninterrupted
+      run's.
+    - Ctrl-C (``KeyboardInterrupt``) during the steps raises ``Interrupted``, a ``KeyboardInterrupt``
+      whose ``.result`` holds the steps done so far.
 
     Returns a ``StyleTransferResult`` (image, history, snapshots, weights, message).
     """
@@ -243,15 +267,22 @@ def style_transfer(content, style, model, *, content_layers=CONTENT_LAYERS, styl
             parts["loss"] = parts["content"] + parts["style"] + parts["tv"]
             return parts
 
-        if init == "content":
+        run = _Recorder(steps, snapshot_every, callback, on_checkpoint, optimizer)
+        if resume is not None:
+            x0 = run.resume(resume, content.shape)
+        elif init == "content":
             x0 = content.copy()
         else:
             x0 = np.random.default_rng(seed).random(content.shape, dtype=np.float32)
-        run = _Recorder(steps, snapshot_every, callback)
-        if optimizer == "adam":
-            image, message = _run_adam(x0, loss_parts, run, steps, lr, betas, eps)
-        else:
-            image, message = _run_lbfgs(x0, loss_parts, run, steps)
+        try:
+            if optimizer == "adam":
+                image, message = _run_adam(x0, loss_parts, run, steps, lr, betas, eps, resume)
+            else:
+                image, message = _run_lbfgs(x0, loss_parts, run, steps)
+        except KeyboardInterrupt:
+            if run.last is None:  # not one step recorded: nothing to hand back
+                raise
+            raise Interrupted(run.partial_result(weights)) from None
     finally:
         for p, flag in frozen:
             p.requires_grad = flag
@@ -277,22 +308,50 @@ def _check_image(image, name):
 
 
 class _Recorder:
-    """Collects the history and the snapshots, and calls the user's callback, for either optimiser."""
+    """Collects the history and the snapshots, and calls the user's callbacks, for either optimiser."""
 
-    def __init__(self, steps, snapshot_every, callback):
+    HISTORY_KEYS = ("step", "loss", "content", "style", "tv", "seconds")
+
+    def __init__(self, steps, snapshot_every, callback, on_checkpoint, optimizer):
         self.steps, self.every, self.callback = steps, snapshot_every, callback
-        self.history = {"step": [], "loss": [], "content": [], "style": [], "tv": [], "seconds": []}
+        self.on_checkpoint, self.optimizer = on_checkpoint, optimizer
+        self.history = {k: [] for k in self.HISTORY_KEYS}
         self.snapshots = []
+        self.start = 0  # the step a resumed run starts from
+        self.last = None  # (step, image copy) of the last step recorded by this call
+        self.adam_state = None  # set by _run_adam: () -> {"t", "m", "v"}
+
+    def resume(self, state, shape):
+        """Take over the history and snapshots of a checkpointed run; return the image to start from."""
+        start = int(state["step"])
+        image = np.asarray(state["image"], dtype=np.float32)
+        if state["optimizer"] != self.optimizer:
+            raise ValueError(f"resume: the checkpoint is of an {state['optimizer']} run, not {self.optimizer}")
+        if image.shape != tuple(shape):
+            raise ValueError(f"resume: the checkpoint's image has shape {image.shape}, the content image {shape}")
+        if not 0 < start <= self.steps or len(state["history"]["step"]) < start:
+            raise ValueError(f"resume: the checkpoint is at step {start}, the run has {self.steps} steps")
+        # the step-`start` entries are recorded again when the run continues
+        self.history = {k: list(state["history"][k][:start]) for k in self.HISTORY_KEYS}
+        self.snapshots = [(k, np.asarray(img)) for k, img in state["snapshots"] if k < start]
+        self.start = start
+        return image.copy()
 
     def record(self, step, image, parts):
         values = {k: float(v.data if isinstance(v, Tensor) else v) for k, v in parts.items()}
         self.history["step"].append(step)
         for k in ("loss", "content", "style", "tv"):
             self.history[k].append(values[k])
+        self.last = (step, image.copy())  # what an interruption hands back (image may change in place)
         if step % self.every == 0 or step == self.steps:
-            self.snapshots.append((step, image.copy()))
+            self.snapshots.append((step, self.last[1]))
         if self.callback is not None:
             self.callback(step, image, values)
+        if self.on_checkpoint is not None and step % self.every == 0 and step > self.start:
+            self.on_checkpoint({
+                "step": step, "image": image, "history": self.history, "snapshots": self.snapshots,
+                "optimizer": self.optimizer, "adam": self.adam_state() if self.adam_state else None,
+            })
 
     def finish(self, image):
         """Make sure the last recorded step is a snapshot (an optimiser may stop before ``steps``)."""
@@ -300,11 +359,24 @@ class _Recorder:
         if not self.snapshots or self.snapshots[-1][0] != last:
             self.snapshots.append((last, image.copy()))
 
+    def partial_result(self, weights):
+        """The steps recorded so far, as a result (for ``Interrupted``)."""
+        step, image = self.last
+        self.history["seconds"] = self.history["seconds"][:step]  # the timings of steps 1 … step only
+        self.finish(image)
+        return StyleTransferResult(image=image, history=self.history, snapshots=self.snapshots, weights=weights,
+                                   message=f"interrupted at step {step} of {self.steps}", interrupted=True)
 
-def _run_adam(x0, loss_parts, run, steps, lr, betas, eps):
+
+def _run_adam(x0, loss_parts, run, steps, lr, betas, eps, resume):
     x = Tensor(x0, requires_grad=True)
     opt = Adam([x], lr=lr, betas=tuple(betas), eps=eps)
-    for step in range(steps):
+    if resume is not None:  # Adam's step count and moments as they were at the checkpoint
+        opt.t, opt.state[0] = int(resume["adam"]["t"]), opt.init_state(x)
+        opt.state[0]["m"][...], opt.state[0]["v"][...] = resume["adam"]["m"], resume["adam"]["v"]
+    # the checkpointed state at step k is taken before the k-th update: t = k, moments of k gradients
+    run.adam_state = lambda: {"t": opt.t, "m": opt.state[0]["m"], "v": opt.state[0]["v"]}
+    for step in range(run.start, steps):
         start = time.perf_counter()
         parts = loss_parts(x)
         opt.zero_grad()
@@ -318,7 +390,7 @@ def _run_adam(x0, loss_parts, run, steps, lr, betas, eps):
         run.history["seconds"].append(compute + time.perf_counter() - start)
     with no_grad():  # the losses of the final image (one more forward, no backward)
         run.record(steps, x.data, loss_parts(x))
-    return x.data, f"{steps} Adam steps"
+    return x.data, f"{steps} Adam steps" + (f" (resumed at step {run.start})" if run.start else "")
 
 
 def _run_lbfgs(x0, loss_parts, run, steps):
@@ -346,9 +418,10 @@ def _run_lbfgs(x0, loss_parts, run, steps):
         return parts["loss"], grad
 
     flat0 = x0.astype(np.float64).ravel()
-    run.record(0, x0, evaluate(flat0)[0])  # SciPy's first evaluation is the same point: then found in `recent`
-    if steps == 0:
-        return x0, "0 L-BFGS-B iterations"
+    # SciPy's first evaluation is the same point: then found in `recent`
+    run.record(run.start, x0, evaluate(flat0)[0])
+    if steps == run.start:
+        return x0, f"{steps - run.start} L-BFGS-B iterations"
     clock = [time.perf_counter()]
 
     def on_iteration(xk):
@@ -358,7 +431,9 @@ def _run_lbfgs(x0, loss_parts, run, steps):
 
     # ftol = gtol = 0: run all `steps` iterations unless the line search cannot progress any more
     result = minimize(fun, flat0, jac=True, method="L-BFGS-B", bounds=Bounds(0.0, 1.0), callback=on_iteration,
-                      options={"maxiter": steps, "maxfun": 20 * steps, "maxcor": 10, "ftol": 0.0, "gtol": 0.0})
+                      options={"maxiter": steps - run.start, "maxfun": 20 * (steps - run.start), "maxcor": 10,
+                               "ftol": 0.0, "gtol": 0.0})
     image = result.x.reshape(shape).astype(np.float32)
     run.finish(image)
-    return image, f"{result.nit} L-BFGS-B iterations ({result.nfev} evaluations): {result.message}"
+    restarted = f" (restarted at step {run.start} with an empty curvature memory)" if run.start else ""
+    return image, f"{result.nit} L-BFGS-B iterations{restarted} ({result.nfev} evaluations): {result.message}"

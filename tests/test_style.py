@@ -5,7 +5,7 @@ import pytest
 
 from minidl import Tensor, gradcheck, no_grad
 from minidl import image as imageio
-from minidl.style import (LOSS_WEIGHTS, STYLE_LAYERS, TotalVariation, content_loss, default_loss_weights,
+from minidl.style import (LOSS_WEIGHTS, Interrupted, STYLE_LAYERS, TotalVariation, content_loss, default_loss_weights,
                           gram_matrix, style_loss, style_transfer, total_variation_loss)
 
 rng = np.random.default_rng(0)
@@ -180,6 +180,64 @@ def test_argument_errors(vgg, images):
         style_transfer(content, style, vgg, optimizer="sgd")
     with pytest.raises(ValueError, match="nothing to optimise"):
         style_transfer(content, style, vgg, content_layers=(), style_layers=())
+
+
+def _saved(state):
+    """A checkpoint state as it would come back from a file: copies, not the live arrays."""
+    copy = dict(state, image=state["image"].copy(), history={k: list(v) for k, v in state["history"].items()},
+                snapshots=[(k, img.copy()) for k, img in state["snapshots"]])
+    if state["adam"] is not None:
+        copy["adam"] = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state["adam"].items()}
+    return copy
+
+
+def test_adam_resumed_from_a_checkpoint_ends_bit_identical(vgg, images):
+    content, style = images
+    straight = style_transfer(content, style, vgg, steps=6, snapshot_every=2, init="noise", seed=1)
+    states = []
+    style_transfer(content, style, vgg, steps=6, snapshot_every=2, init="noise", seed=1,
+                   on_checkpoint=lambda state: states.append(_saved(state)))
+    assert [s["step"] for s in states] == [2, 4, 6] and states[0]["adam"]["t"] == 2
+    resumed = style_transfer(content, style, vgg, steps=6, snapshot_every=2, init="noise", seed=1, resume=states[0])
+    assert np.array_equal(resumed.image, straight.image)
+    assert resumed.history["step"] == straight.history["step"] and resumed.history["loss"] == straight.history["loss"]
+    assert len(resumed.history["seconds"]) == 6 and "resumed at step 2" in resumed.message
+    assert [k for k, _ in resumed.snapshots] == [k for k, _ in straight.snapshots] == [0, 2, 4, 6]
+    for (_, a), (_, b) in zip(resumed.snapshots, straight.snapshots):
+        assert np.array_equal(a, b)
+
+
+def test_lbfgs_resumes_from_the_checkpointed_image(vgg, images):
+    content, style = images
+    states = []
+    straight = style_transfer(content, style, vgg, optimizer="lbfgs", steps=4, snapshot_every=2, init="noise",
+                              on_checkpoint=lambda state: states.append(_saved(state)))
+    assert states[0]["step"] == 2 and states[0]["adam"] is None
+    resumed = style_transfer(content, style, vgg, optimizer="lbfgs", steps=4, snapshot_every=2, init="noise",
+                             resume=states[0])
+    assert resumed.history["step"] == [0, 1, 2, 3, 4] and resumed.history["loss"][:3] == straight.history["loss"][:3]
+    assert resumed.history["loss"][4] < resumed.history["loss"][2] and "restarted at step 2" in resumed.message
+    with pytest.raises(ValueError, match="checkpoint is of an lbfgs run, not adam"):
+        style_transfer(content, style, vgg, steps=4, resume=states[0])
+    with pytest.raises(ValueError, match="checkpoint is at step 2, the run has 1 steps"):
+        style_transfer(content, style, vgg, optimizer="lbfgs", steps=1, resume=states[0])
+
+
+def test_ctrl_c_hands_back_the_steps_done(vgg, images):
+    content, style = images
+
+    def interrupt_at_3(step, img, losses):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as caught:
+        style_transfer(content, style, vgg, steps=6, snapshot_every=2, callback=interrupt_at_3)
+    result = caught.value.result
+    assert isinstance(caught.value, KeyboardInterrupt) and result.interrupted
+    assert result.history["step"] == [0, 1, 2, 3] and len(result.history["seconds"]) == 3
+    assert [k for k, _ in result.snapshots] == [0, 2, 3] and np.array_equal(result.snapshots[-1][1], result.image)
+    straight = style_transfer(content, style, vgg, steps=3)
+    assert np.array_equal(result.image, straight.image) and "interrupted at step 3 of 6" in result.message
 
 
 def test_targets_are_computed_without_a_graph(vgg, images):
