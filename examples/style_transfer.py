@@ -14,11 +14,18 @@ project draws itself (``minidl.image.painting``), so the example works offline.
 
 Outputs go to --out (default runs/style_transfer/), each written atomically: final.png, a snapshot every
 --snapshot-every steps (step_0100.png, ...), content.png and style.png (the inputs as used, resized),
-progress.png (the snapshots in a grid), losses.png (each weighted loss part against step, log scale) and
-run.json (settings, loss per step and its parts, seconds per step).
+progress.png (the snapshots in a grid), losses.png (each weighted loss part against step, log scale),
+run.json (settings, loss per step and its parts, seconds per step) and, until the run completes,
+checkpoint.h5 (rewritten at every snapshot: what --resume needs).
+
+Ctrl-C (or SIGTERM) writes final.png, progress.png, losses.png and run.json for the steps done
+("interrupted": true in run.json) and exits with status 130; the same command with --resume continues
+from the last checkpoint. See docs/style_transfer.md.
 """
 import argparse
+import hashlib
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,14 +33,18 @@ from pathlib import Path
 import numpy as np
 
 import minidl
+from minidl import checkpoint
 from minidl import image as imageio
 from minidl.fast.memory import keep_freed_memory
 from minidl.fileio import write_json
 from minidl.plots import save_figure
 from minidl.progress import ProgressBar
-from minidl.style import ADAM_DEFAULTS, CONTENT_LAYERS, STYLE_LAYERS, style_transfer
+from minidl.style import ADAM_DEFAULTS, CONTENT_LAYERS, STYLE_LAYERS, Interrupted, style_transfer
 
 FETCH_COMMAND = "python -m minidl.weights fetch vgg19"
+CHECKPOINT = "checkpoint.h5"
+# settings that may differ between an interrupted run and its --resume (the rest must match)
+NOT_COMPARED_ON_RESUME = ("out", "resume")
 
 
 class UserError(Exception):
@@ -65,17 +76,48 @@ def parse_args(argv=None):
                                                   "makes larger strokes")
     p.add_argument("--init", choices=("content", "noise"), default="content", help="starting image")
     p.add_argument("--seed", type=int, default=0, help="seeds the noise start and random weights")
-    p.add_argument("--snapshot-every", type=int, default=100, help="write step_NNNN.png every this many steps")
+    p.add_argument("--snapshot-every", type=int,
+                   help="write step_NNNN.png and checkpoint.h5 every this many steps (default: 100, or less for "
+                        "short runs so that progress.png shows at least four steps)")
     p.add_argument("--out", type=Path, default=Path("runs/style_transfer"), help="output folder")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --out from its checkpoint (give the same options)")
     args = p.parse_args(argv)
     if args.style_size is None:
         args.style_size = args.size
-    if args.steps < 0 or min(args.size, args.style_size) < 16 or args.snapshot_every < 1 or args.lr <= 0:
-        p.error("need --steps >= 0, --size and --style-size >= 16, --snapshot-every >= 1 and --lr > 0")
-    for name in ("content_weight", "style_weight", "tv_weight"):
-        if getattr(args, name) is not None and getattr(args, name) < 0:
-            p.error(f"--{name.replace('_', '-')} must not be negative")
+    problems = [(f"--{name.replace('_', '-')}", value, need) for name, value, need in (
+        ("steps", args.steps, "must be 0 or more"),
+        ("size", args.size, "must be at least 16 (pixels, the long side)"),
+        ("style_size", args.style_size, "must be at least 16 (pixels, the long side)"),
+        ("snapshot_every", args.snapshot_every, "must be 1 or more"),
+        ("lr", args.lr, "must be positive"),
+        ("content_weight", args.content_weight, "must not be negative"),
+        ("style_weight", args.style_weight, "must not be negative"),
+        ("tv_weight", args.tv_weight, "must not be negative"),
+    ) if value is not None and not _valid(name, value)]
+    if problems:
+        option, value, need = problems[0]
+        p.exit(2, f"{p.prog}: error: {option} {value:g}: {need}\n")  # one line, naming the option and value
+    if args.snapshot_every is None:
+        args.snapshot_every = default_snapshot_every(args.steps)
     return args
+
+
+def _valid(name, value):
+    minimum = {"steps": 0, "size": 16, "style_size": 16, "snapshot_every": 1}.get(name)
+    if minimum is not None:
+        return value >= minimum
+    return value > 0 if name == "lr" else value >= 0
+
+
+def default_snapshot_every(steps, most=100):
+    """The snapshot spacing for a run of ``steps``: ``most`` (100) for long runs, and for short ones the
+    largest round number (1, 2, 5, 10, 20, 25, 50) that still gives at least four snapshots after the start,
+    so that progress.png always shows the picture changing, not only the start and the end."""
+    for every in (most, 50, 25, 20, 10, 5, 2):
+        if steps // every >= 4:
+            return every
+    return 1
 
 
 def _layer_list(text):
@@ -114,6 +156,11 @@ def load_model(args):
 
     random_weights = args.weights == "random"
     weights = None if random_weights else args.weights
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise UserError(
+            f"--weights {weights}: no such file. Give 'imagenet' (after `{FETCH_COMMAND}`), 'random' (untrained "
+            "weights, to try the pipeline offline: --weights random) or the path of a minidl VGG19 weight file"
+        )
     try:
         model = vgg19(weights=weights, pooling=args.pooling, include_top=False, seed=args.seed)
     except FileNotFoundError as e:
@@ -138,6 +185,21 @@ def check_layers(args):
             raise UserError(f"{option}: unknown layer(s) {', '.join(unknown)}; VGG19 has {', '.join(known)}")
     if not args.content_layers and not args.style_layers:
         raise UserError("--content-layers and --style-layers are both empty: nothing to optimise")
+
+
+def check_sizes(args, content, style):
+    """Each pooling layer halves the image: the layers used need the short side to survive the pools before them."""
+    from minidl.models import vgg19_layer_names
+
+    names = vgg19_layer_names(include_top=False)
+    deepest = max(names.index(n) for n in args.content_layers + args.style_layers)
+    need = 2 ** sum(1 for n in names[:deepest] if n.endswith("_pool"))
+    for option, value, role, image in (("--size", args.size, "content", content),
+                                       ("--style-size", args.style_size, "style", style)):
+        if min(image.shape[:2]) < need:
+            h, w = image.shape[:2]
+            raise UserError(f"{option} {value} makes the {role} image {w}x{h} pixels; the layers "
+                            f"up to {names[deepest]} need at least {need} on the short side: use a larger {option}")
 
 
 def _one_line(e):
@@ -197,11 +259,71 @@ def losses_figure(history, path, title, random_weights):
     return save_figure(fig, path)
 
 
+# --- checkpoints -------------------------------------------------------------------------------------------
+
+def run_settings(args):
+    """The command-line settings as JSON values (paths as strings, layer lists as lists)."""
+    return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+            for k, v in vars(args).items()}
+
+
+def image_digest(image):
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def save_checkpoint(path, state, args, content, style):
+    """Write what ``style_transfer(resume=...)`` needs, and the settings it must be resumed with."""
+    arrays = {"image": state["image"]}
+    arrays.update({f"snapshots/{k:06d}": img for k, img in state["snapshots"]})
+    adam = state["adam"]
+    if adam is not None:
+        arrays.update({"adam/m": adam["m"], "adam/v": adam["v"]})
+    checkpoint.save(path, arrays=arrays, info={
+        "run": "style_transfer", "step": state["step"], "optimizer": state["optimizer"],
+        "adam_t": adam["t"] if adam is not None else None, "history": state["history"],
+        "settings": run_settings(args), "content_sha256": image_digest(content), "style_sha256": image_digest(style),
+    })
+
+
+def read_checkpoint(args, content, style):
+    """The resume state from --out's checkpoint, after checking it belongs to this exact run (one-line errors)."""
+    path = args.out / CHECKPOINT
+    try:
+        ckpt = checkpoint.load(path)
+    except checkpoint.CheckpointError as e:
+        raise UserError(f"--resume: {e}") from None
+    info, arrays = ckpt.info, ckpt.arrays
+    if info.get("run") != "style_transfer" or "image" not in arrays:
+        raise UserError(f"--resume: {path} is a minidl checkpoint, but not of a style-transfer run")
+    saved, current = info["settings"], run_settings(args)
+    for key, value in current.items():
+        if key not in NOT_COMPARED_ON_RESUME and saved.get(key) != value:
+            option = "--" + key.replace("_", "-")
+            raise UserError(f"--resume: {path} was made with {option} {_show(saved.get(key))}, not {_show(value)}: "
+                            "give the interrupted run's options")
+    for role, image in (("content", content), ("style", style)):
+        if info[f"{role}_sha256"] != image_digest(image):
+            raise UserError(f"--resume: the {role} image is not the one {path} was made with")
+    snapshots = sorted((int(name.split("/")[1]), a) for name, a in arrays.items() if name.startswith("snapshots/"))
+    adam = None
+    if info["optimizer"] == "adam":
+        adam = {"t": info["adam_t"], "m": arrays["adam/m"], "v": arrays["adam/v"]}
+    return {"step": info["step"], "image": arrays["image"], "history": info["history"], "snapshots": snapshots,
+            "optimizer": info["optimizer"], "adam": adam}
+
+
+def _show(value):
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 # --- the run ----------------------------------------------------------------------------------------------
 
 def run(args):
     check_layers(args)
     content, style, content_name, style_name = load_inputs(args)
+    check_sizes(args, content, style)
+    # a failed --resume stops here, before anything in --out is written
+    resume = read_checkpoint(args, content, style) if args.resume else None
     model, random_weights = load_model(args)
     from minidl.style import default_loss_weights
 
@@ -212,6 +334,9 @@ def run(args):
         weights = {k: defaults[k] if v is None else v for k, v in weights.items()}
     out = args.out
     note = " [random weights]" if random_weights else ""
+    if not args.resume and (out / CHECKPOINT).exists():
+        print(f"note: starting over; {out / CHECKPOINT} will be replaced at the first snapshot "
+              "(to continue that run instead, add --resume)")
     imageio.save_image(out / "content.png", content, title="content image" + note)
     imageio.save_image(out / "style.png", style, title="style image" + note)
 
@@ -222,36 +347,47 @@ def run(args):
           f"tv {weights['tv_weight']:g}")
     if random_weights:
         print("note: random weights: the pipeline runs, but an untrained network knows no content or style")
+    if resume is not None:
+        print(f"resuming from {out / CHECKPOINT} at step {resume['step']}")
 
-    bar = ProgressBar(total=args.steps, desc="style transfer", unit="step")
+    first = resume["step"] if resume is not None else 0
+    bar = ProgressBar(total=args.steps - first, desc="style transfer", unit="step")
 
     def on_step(step, img, losses):
-        if step > 0:
+        if step > first:
             bar.update(1)
-        bar.set_postfix(loss=losses["loss"], content=losses["content"], style=losses["style"], tv=losses["tv"])
+        bar.set_postfix(step=step, loss=losses["loss"], content=losses["content"], style=losses["style"],
+                        tv=losses["tv"])
         if step > 0 and step % args.snapshot_every == 0:
             imageio.save_image(out / f"step_{step:04d}.png", img, title=f"style transfer, step {step}" + note)
 
     start = time.perf_counter()
-    with bar:
-        result = style_transfer(
-            imageio.to_nchw(content), imageio.to_nchw(style), model, content_layers=args.content_layers,
-            style_layers=args.style_layers, optimizer=args.optimizer, steps=args.steps, lr=args.lr,
-            init=args.init, snapshot_every=args.snapshot_every, seed=args.seed, callback=on_step, **weights)
+    try:
+        with bar:
+            result = style_transfer(
+                imageio.to_nchw(content), imageio.to_nchw(style), model, content_layers=args.content_layers,
+                style_layers=args.style_layers, optimizer=args.optimizer, steps=args.steps, lr=args.lr,
+                init=args.init, snapshot_every=args.snapshot_every, seed=args.seed, callback=on_step,
+                on_checkpoint=lambda state: save_checkpoint(out / CHECKPOINT, state, args, content, style),
+                resume=resume, **weights)
+    except Interrupted as e:
+        result = e.result
     wall = time.perf_counter() - start
     last = result.history["step"][-1]
-
-    imageio.save_image(out / "final.png", result.image, title=f"style transfer, final (step {last})" + note)
+    what = f"interrupted at step {last}" if result.interrupted else f"final (step {last})"
+    imageio.save_image(out / "final.png", result.image, title=f"style transfer, {what}" + note)
     title = f"{content_name} in the style of {style_name}"
+    if result.interrupted:
+        title += f" (interrupted at step {last} of {args.steps})"
     progress_figure(result.snapshots, out / "progress.png", title, random_weights)
     losses_figure(result.history, out / "losses.png",
-                  f"Loss parts, {args.optimizer}, {w}x{h}" + (f", init {args.init}" if args.init != "content" else ""),
+                  f"Loss parts, {args.optimizer}, {w}x{h}" + (f", init {args.init}" if args.init != "content" else "")
+                  + (f" (interrupted at step {last})" if result.interrupted else ""),
                   random_weights)
     seconds = result.history["seconds"]
-    settings = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-                for k, v in vars(args).items()}
     write_json({
-        "settings": settings,
+        "settings": run_settings(args),
+        "interrupted": result.interrupted, "step_reached": last, "resumed_from_step": first or None,
         "content_image": content_name, "style_image": style_name,
         "image_size": [h, w], "style_size": list(style.shape[:2]),
         "random_weights": random_weights, "preprocessing": convention,
@@ -261,13 +397,26 @@ def run(args):
         "style": result.history["style"], "tv": result.history["tv"],
         "seconds_per_step": seconds,
         "mean_seconds_per_step": float(np.mean(seconds)) if seconds else None,
-        "wall_seconds": wall,
+        "wall_seconds": wall,  # of this invocation only, when resumed
         "snapshots": [f"step_{s:04d}.png" for s, _ in result.snapshots if s > 0 and s % args.snapshot_every == 0],
         "minidl_version": minidl.__version__,
     }, out / "run.json")
+    if result.interrupted:
+        raise RunInterrupted(f"interrupted at step {last} of {args.steps}; wrote final.png, progress.png, losses.png "
+                             f"and run.json for the steps done to {out}; to continue, run the same command with "
+                             "--resume")
+    (out / CHECKPOINT).unlink(missing_ok=True)  # the run is complete: nothing left to resume
     print(f"{result.message}; final loss {result.history['loss'][-1]:.4g} (start {result.history['loss'][0]:.4g}), "
           f"{np.mean(seconds) if seconds else 0:.2f} s/step")
     print(f"wrote {out}/final.png, progress.png, losses.png, run.json")
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C or SIGTERM after the outputs for the steps done were written."""
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (e.g. `kill`, a batch system's time limit) is handled like Ctrl-C
 
 
 def main(argv=None):
@@ -275,14 +424,21 @@ def main(argv=None):
     # every step allocates the same big feature maps again: keep freed memory in the process, so that
     # they do not page-fault afresh each time (minidl/fast/memory.py)
     keep_freed_memory()
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         run(args)
     except UserError as e:
         print(f"style_transfer.py: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"\nstyle_transfer.py: interrupted; the snapshots written so far are in {args.out}", file=sys.stderr)
+    except RunInterrupted as e:
+        print(f"style_transfer.py: {e}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:
+        print(f"\nstyle_transfer.py: interrupted before the first step; nothing to save in {args.out}",
+              file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -1,8 +1,11 @@
 """examples/style_transfer.py end to end, in a subprocess, with random weights on tiny images."""
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +28,8 @@ def test_a_small_run_writes_every_output(tmp_path):
     folder = tmp_path / "tmp"
     expected = {"final.png", "step_0002.png", "step_0004.png", "progress.png", "losses.png", "run.json",
                 "content.png", "style.png"}
-    assert {p.name for p in folder.iterdir()} == expected  # and no temporary (.part) file left behind
+    # no temporary (.part) file left behind, and no checkpoint once the run is complete
+    assert {p.name for p in folder.iterdir()} == expected
 
     final = Image.open(folder / "final.png")
     assert max(final.size) == 64 and final.mode == "RGB"
@@ -92,3 +96,186 @@ def test_an_unknown_layer_is_a_one_line_error(tmp_path):
     out = run("--weights", "random", "--size", 32, "--style-layers", "block1_conv1,block9_conv9", "--out", "o",
               cwd=tmp_path)
     _assert_one_line_error(out, "block9_conv9", "--style-layers")
+
+
+# --- option errors name the option and its value (issue 14, item 11) ---------------------------------------
+
+@pytest.mark.parametrize("option, value, fragment", [
+    ("--size", 8, "--size 8: must be at least 16"),
+    ("--style-size", 15, "--style-size 15: must be at least 16"),
+    ("--steps", -1, "--steps -1: must be 0 or more"),
+    ("--snapshot-every", 0, "--snapshot-every 0: must be 1 or more"),
+    ("--lr", 0, "--lr 0: must be positive"),
+    ("--tv-weight", -2, "--tv-weight -2: must not be negative"),
+])
+def test_a_bad_option_value_names_the_option_and_the_value(tmp_path, option, value, fragment):
+    out = run("--weights", "random", option, value, "--out", "o", cwd=tmp_path)
+    _assert_one_line_error(out, fragment)
+    assert out.returncode == 2 and not (tmp_path / "o").exists()
+
+
+def test_an_image_too_small_for_the_layers_is_a_one_line_error(tmp_path):
+    # Grace Hopper at --size 16 is 16x13: too narrow for the four poolings before block5_conv2
+    out = run("--weights", "random", "--size", 16, "--out", "o", cwd=tmp_path)
+    _assert_one_line_error(out, "--size 16 makes the content image 14x16 pixels", "block5_conv2", "at least 16")
+    out = run("--weights", "random", "--size", 16, "--style-layers", "block1_conv1", "--content-layers",
+              "block3_conv1", "--steps", 1, "--out", "o", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr  # two poolings before block3_conv1: 4 pixels are enough
+
+
+def test_a_missing_weight_file_speaks_of_the_weights_option(tmp_path):
+    out = run("--weights", "/nonexistent.h5", "--size", 32, "--out", "o", cwd=tmp_path)
+    _assert_one_line_error(out, "--weights /nonexistent.h5: no such file", "--weights random")
+    assert "weights=" not in out.stderr and out.returncode == 1
+
+
+# --- snapshot spacing (issue 14, item 14) -----------------------------------------------------------------
+
+def test_a_short_run_still_shows_a_few_steps(tmp_path):
+    out = run("--weights", "random", "--size", 20, "--steps", 4, "--out", "o", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    info = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert info["snapshots"] == ["step_0001.png", "step_0002.png", "step_0003.png", "step_0004.png"]
+    assert info["settings"]["snapshot_every"] == 1
+
+
+def test_default_snapshot_spacing():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from style_transfer import default_snapshot_every
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    # the default 1,000-step run keeps its spacing of 100; shorter runs get at least four snapshots
+    spacing = {steps: default_snapshot_every(steps) for steps in (0, 3, 4, 9, 60, 100, 250, 399, 400, 1000, 5000)}
+    assert spacing == {0: 1, 3: 1, 4: 1, 9: 2, 60: 10, 100: 25, 250: 50, 399: 50, 400: 100, 1000: 100, 5000: 100}
+
+
+# --- interruption and --resume (issue 13) ------------------------------------------------------------------
+
+RUN = ("--weights", "random", "--size", 20, "--steps", 10, "--snapshot-every", 2, "--init", "noise", "--seed", 3)
+
+
+def start(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def interrupt_after_first_checkpoint(folder, sig, cwd):
+    proc = start(*RUN, "--out", folder, cwd=cwd)
+    deadline = time.monotonic() + 240
+    while not (cwd / folder / "checkpoint.h5").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=240)
+    return proc.returncode, stderr
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """An uninterrupted run and the same run interrupted by SIGINT after its first checkpoint."""
+    cwd = tmp_path_factory.mktemp("resume")
+    out = run(*RUN, "--out", "straight", cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    code, stderr = interrupt_after_first_checkpoint("interrupted", signal.SIGINT, cwd)
+    return cwd, code, stderr
+
+
+def test_ctrl_c_writes_the_outputs_of_the_steps_done(runs):
+    cwd, code, stderr = runs
+    assert code == 130, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert "interrupted at step" in last and "--resume" in last and "interrupted" in last and "Traceback" not in stderr
+    folder = cwd / "interrupted"
+    info = json.loads((folder / "run.json").read_text())
+    assert info["interrupted"] is True and 2 <= info["step_reached"] < 10
+    assert info["step"] == list(range(info["step_reached"] + 1))
+    assert len(info["seconds_per_step"]) == info["step_reached"]
+    for name in ("final.png", "progress.png", "losses.png", "checkpoint.h5", "step_0002.png"):
+        assert (folder / name).is_file(), name
+    assert "interrupted at step" in Image.open(folder / "final.png").text["Title"]
+    straight = json.loads((cwd / "straight" / "run.json").read_text())
+    assert info["loss"] == straight["loss"][: len(info["loss"])]
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path):
+    code, stderr = interrupt_after_first_checkpoint("o", signal.SIGTERM, tmp_path)
+    assert code == 130 and "Traceback" not in stderr
+    assert json.loads((tmp_path / "o" / "run.json").read_text())["interrupted"] is True
+
+
+def test_resume_ends_with_the_uninterrupted_image(runs, tmp_path):
+    cwd, _, _ = runs
+    shutil.copytree(cwd / "interrupted", tmp_path / "o")
+    out = run(*RUN, "--resume", "--out", "o", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "resuming from" in out.stdout
+    resumed = json.loads((tmp_path / "o" / "run.json").read_text())
+    straight = json.loads((cwd / "straight" / "run.json").read_text())
+    assert resumed["interrupted"] is False and resumed["step"] == straight["step"]
+    assert resumed["loss"] == straight["loss"]  # Adam resumes bit for bit: every loss identical
+    for name in ("final.png", "step_0010.png"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / name)), np.asarray(Image.open(cwd / "straight" / name)))
+    assert not (tmp_path / "o" / "checkpoint.h5").exists()
+
+
+def _unchanged(folder, before):
+    return {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (("--size", 24), "--size 20, not 24"),
+    (("--seed", 4), "--seed 3, not 4"),
+    (("--optimizer", "lbfgs"), "--optimizer adam, not lbfgs"),
+    (("--style-layers", "block1_conv1"), "--style-layers block1_conv1,block2_conv1"),
+])
+def test_resume_with_other_settings_is_refused_naming_the_option(runs, tmp_path, change, fragment):
+    cwd, _, _ = runs
+    shutil.copytree(cwd / "interrupted", tmp_path / "o")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "o").iterdir()}
+    args = list(RUN)
+    if change[0] in args:
+        args[args.index(change[0]) + 1] = change[1]
+    else:
+        args += list(change)
+    out = run(*args, "--resume", "--out", "o", cwd=tmp_path)
+    _assert_one_line_error(out, "--resume", "checkpoint.h5", fragment)
+    assert _unchanged(tmp_path / "o", before)
+
+
+def test_resume_with_another_content_image_is_refused(runs, tmp_path):
+    cwd, _, _ = runs
+    shutil.copytree(cwd / "interrupted", tmp_path / "o")
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "black.png")
+    out = run(*RUN, "--content", "black.png", "--resume", "--out", "o", cwd=tmp_path)
+    _assert_one_line_error(out, "--content")  # the option differs: named before the images are compared
+    out = run(*RUN, "--resume", "--out", "o", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("content", [None, b"garbage", "truncated", "other"])
+def test_a_missing_or_corrupt_checkpoint_is_refused_and_nothing_is_overwritten(runs, tmp_path, content):
+    cwd, _, _ = runs
+    folder = tmp_path / "o"
+    shutil.copytree(cwd / "interrupted", folder)
+    good = (folder / "checkpoint.h5").read_bytes()
+    if content is None:
+        (folder / "checkpoint.h5").unlink()
+    elif content == "truncated":
+        (folder / "checkpoint.h5").write_bytes(good[: len(good) // 2])
+    elif content == "other":  # a valid checkpoint of something else
+        from minidl import checkpoint
+        checkpoint.save(folder / "checkpoint.h5", arrays={"w": np.zeros(3)}, info={"epoch": 2})
+    else:
+        (folder / "checkpoint.h5").write_bytes(content)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    out = run(*RUN, "--resume", "--out", "o", cwd=tmp_path)
+    _assert_one_line_error(out, "--resume", str(Path("o") / "checkpoint.h5"))
+    assert out.returncode == 1 and _unchanged(folder, before)
+
+
+def test_resume_without_any_run_creates_nothing(tmp_path):
+    out = run(*RUN, "--resume", "--out", "empty", cwd=tmp_path)
+    _assert_one_line_error(out, "--resume: no checkpoint file", "checkpoint.h5")
+    assert not (tmp_path / "empty").exists()
