@@ -140,3 +140,99 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 def test_sequential_repr_lists_layers():
     text = repr(mlp())
     assert "(0): Linear(in_features=4, out_features=8, bias=True)" in text and "(2): Dropout(p=0.5)" in text
+
+
+# --- load_model: a model rebuilt from its file alone ------------------------------------------------------
+
+def test_load_model_rebuilds_a_sequential_from_the_file_alone(tmp_path):
+    minidl.manual_seed(4)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 10))
+    model.save(tmp_path / "model.h5")
+    rebuilt = nn.load_model(tmp_path / "model.h5")
+    assert repr(rebuilt) == repr(model)
+    x = Tensor(np.random.default_rng(0).random((5, 28, 28), dtype=np.float32))
+    assert np.array_equal(rebuilt.eval()(x).data, model.eval()(x).data)
+
+
+def test_load_model_rebuilds_convolutions_pooling_and_nested_sequentials(tmp_path):
+    minidl.manual_seed(5)
+    model = nn.Sequential(
+        nn.Sequential(nn.Conv2d(3, 4, (3, 5), stride=2, padding=(1, 2), activation="relu"), nn.MaxPool2d(2)),
+        nn.Conv2d(4, 6, 3, padding=1, bias=False), nn.Tanh(), nn.AvgPool2d(2, stride=1), nn.Sigmoid(), nn.Flatten(),
+        nn.Linear(6, 2, bias=False))
+    model.save(tmp_path / "conv.h5")
+    rebuilt = nn.load_model(tmp_path / "conv.h5")
+    assert repr(rebuilt) == repr(model)
+    x = Tensor(np.random.default_rng(1).random((2, 3, 8, 8), dtype=np.float32))
+    assert np.array_equal(rebuilt(x).data, model(x).data)
+
+
+def test_load_model_refuses_a_custom_module_saying_how_to_load_it(tmp_path):
+    class Net(nn.Module):
+        def __init__(self):
+            self.body = mlp()
+
+        def forward(self, x):
+            return self.body(x)
+
+    Net().save(tmp_path / "net.h5")
+    with pytest.raises(nn.ModelFileError, match=r"net\.h5 holds the weights of a Net.*build the model in code and "
+                                                r"call model\.load"):
+        nn.load_model(tmp_path / "net.h5")
+    assert isinstance(Net().load(tmp_path / "net.h5"), Net)  # the way that works
+    # a Sequential holding a custom layer cannot be rebuilt either
+    nn.Sequential(nn.Linear(4, 4), Net()).save(tmp_path / "mixed.h5")
+    with pytest.raises(nn.ModelFileError, match="mixed.h5 holds the weights of a Sequential"):
+        nn.load_model(tmp_path / "mixed.h5")
+
+
+def old_format_file(path, model):
+    """A model file as minidl wrote it before the layer list was recorded: weights and the class name only."""
+    with h5py.File(path, "w") as f:
+        f.attrs["module"] = type(model).__name__
+        for name, array in model.state_dict().items():
+            f.create_dataset(name.replace(".", "/"), data=array)
+    return path
+
+
+def test_old_format_and_corrupt_files_are_refused_naming_the_file(tmp_path):
+    old = old_format_file(tmp_path / "old.h5", mlp(1))
+    with pytest.raises(nn.ModelFileError, match=r"old\.h5 was saved by an older minidl.*model\.load"):
+        nn.load_model(old)
+    assert np.array_equal(mlp(2).load(old)[0].weight.data, mlp(1)[0].weight.data)  # its weights still load
+
+    mlp().save(tmp_path / "good.h5")
+    data = (tmp_path / "good.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(data[: len(data) // 2])
+    with pytest.raises(nn.ModelFileError, match=r"cut\.h5 is damaged or not a minidl model file"):
+        nn.load_model(tmp_path / "cut.h5")
+    with h5py.File(tmp_path / "good.h5", "a") as f:
+        f.attrs["architecture"] = '{"class": "Sequential", "config": {"layers": [{"class": "LSTM", "config": {}}]}}'
+    with pytest.raises(nn.ModelFileError, match=r"good\.h5: cannot rebuild.*unknown layer class 'LSTM'"):
+        nn.load_model(tmp_path / "good.h5")
+    with h5py.File(tmp_path / "vgg.h5", "w") as f:
+        f.attrs["arch"], f.attrs["format_version"] = "vgg19", 1
+    with pytest.raises(nn.ModelFileError, match=r"vgg\.h5 is a vgg19 weight file.*minidl\.models\.vgg19"):
+        nn.load_model(tmp_path / "vgg.h5")
+
+
+@pytest.mark.parametrize("load", [lambda p: mlp().load(p), nn.load_model])
+def test_not_a_model_file_says_which_file_and_what_it_is_not(tmp_path, load):
+    # issue 14, item 9: h5py's "file signature not found" and its long FileNotFoundError are gone
+    (tmp_path / "notes.txt").write_text("my notes")
+    with pytest.raises(nn.ModelFileError, match=r"notes\.txt is not a minidl model file \(not an HDF5 file"):
+        load(tmp_path / "notes.txt")
+    with pytest.raises(FileNotFoundError, match=r"^no such model file: .*missing\.h5$"):
+        load(tmp_path / "missing.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = np.zeros(2)
+    with pytest.raises(nn.ModelFileError, match=r"other\.h5 is an HDF5 file but not a minidl model file"):
+        load(tmp_path / "other.h5")
+
+
+def test_loading_into_other_layers_names_what_the_file_holds(tmp_path):
+    # the README's model without Flatten against a file of a Sequential that starts with Flatten
+    nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)).save(tmp_path / "model.h5")
+    with pytest.raises(KeyError, match=r"missing parameters.*The file holds Sequential\(Flatten\(\), Linear\("
+                                       r"in_features=784.*nn\.load_model\("):
+        nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)).load(tmp_path / "model.h5")

@@ -3,3 +3,4 @@ from . import init
 from .layers import Dropout, Flatten, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .module import Module, Parameter
 from .conv import AvgPool2d, Conv2d, MaxPool2d
+from .saving import ModelFileError, load_model

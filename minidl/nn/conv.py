@@ -30,6 +30,11 @@ class Conv2d(Module):
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
                            activation=self.activation)
 
+    def get_config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels, "kernel_size": self.kernel_size,
+                "stride": self.stride, "padding": self.padding, "bias": self.bias is not None,
+                "activation": self.activation}
+
     def extra_repr(self):
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -48,6 +53,9 @@ class _Pool2d(Module):
 
     def forward(self, x):
         return self.pool(x, self.kernel_size, self.stride)
+
+    def get_config(self):
+        return {"kernel_size": self.kernel_size, "stride": self.stride}
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride if self.stride is not None else self.kernel_size}"

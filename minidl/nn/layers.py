@@ -21,6 +21,9 @@ class Linear(Module):
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
 
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features, "bias": self.bias is not None}
+
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
@@ -56,6 +59,9 @@ class Dropout(Module):
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
 
+    def get_config(self):
+        return {"p": self.p}
+
     def extra_repr(self):
         return f"p={self.p}"
 
@@ -80,3 +86,10 @@ class Sequential(Module):
         for layer in self.children():
             x = layer(x)
         return x
+
+    def get_config(self):
+        """{"layers": [each layer's {"class", "config"}]}, or None if a layer is not one of minidl's."""
+        from .saving import architecture
+
+        layers = [architecture(layer) for layer in self.children()]
+        return None if None in layers else {"layers": layers}

@@ -4,11 +4,10 @@ A Module finds its parameters by looking at its own attributes: every ``Paramete
 ``self.something`` is a parameter named ``something``, every Module assigned to an attribute is a child
 whose parameters get the prefix ``something.``. No registration calls are needed.
 """
-from pathlib import Path
+import json
 
 import numpy as np
 
-from ..fileio import atomic_path
 from ..autograd import Tensor
 
 
@@ -107,29 +106,37 @@ class Module:
             p.data[...] = state[name]
         return self
 
+    def get_config(self):
+        """The constructor arguments that rebuild this layer (Keras's ``get_config``), used by ``save`` so
+        that ``nn.load_model`` can rebuild a model from its file. {} for a layer built without arguments,
+        None when unknown (a custom Module: it is saved with its weights only)."""
+        return {} if type(self).__init__ is object.__init__ else None
+
     def save(self, path):
-        """Write the parameters to an HDF5 file, one dataset per parameter at its dotted name with '/'.
+        """Write the parameters to an HDF5 file, one dataset per parameter at its dotted name with '/', and,
+        for a Sequential of minidl's layers, the layer list (see ``nn.saving``).
 
         The file is written under a temporary name and renamed when complete.
         """
-        import h5py
+        from .saving import write_model_file
 
-        with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["module"] = type(self).__name__
-                for name, array in self.state_dict().items():
-                    f.create_dataset(name.replace(".", "/"), data=array)
-        return Path(path)
+        return write_model_file(self, path)
 
     def load(self, path):
-        """Load parameters saved by ``save``; a name or shape mismatch names the parameter and the file."""
-        import h5py
+        """Load parameters saved by ``save``; a name or shape mismatch names the parameter and the file.
 
-        state = {}
-        with h5py.File(path, "r") as f:
-            f.visititems(lambda name, obj: state.__setitem__(name.replace("/", "."), obj[()])
-                         if isinstance(obj, h5py.Dataset) else None)
-        return self.load_state_dict(state, source=f"file {path}")
+        A missing file, a file that is not a model file or a damaged one raises naming the file.
+        """
+        from .saving import read_model_file
+
+        state, attrs = read_model_file(path)
+        try:
+            return self.load_state_dict(state, source=f"file {path}")
+        except KeyError as e:  # other layers than the file's: say what the file holds
+            if "architecture" not in attrs:
+                raise
+            raise KeyError(f"{e.args[0]}. The file holds {_describe(attrs['architecture'])}; "
+                           f"nn.load_model({str(path)!r}) rebuilds it") from None
 
     def __repr__(self):
         lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
@@ -140,3 +147,14 @@ class Module:
 
     def extra_repr(self):
         return ""
+
+
+def _describe(architecture):
+    """A one-line summary of a saved layer list, e.g. 'Sequential(Flatten(), Linear(784, 128), ReLU())'."""
+    def show(arch):
+        config = arch["config"]
+        if arch["class"] == "Sequential":
+            return "Sequential(" + ", ".join(show(layer) for layer in config["layers"]) + ")"
+        return arch["class"] + "(" + ", ".join(f"{k}={v}" for k, v in config.items()) + ")"
+
+    return show(json.loads(architecture))
