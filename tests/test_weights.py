@@ -530,3 +530,74 @@ def test_convert_cli(tmp_path, keras_notop_file, capsys):
     assert "no classifier top" in capsys.readouterr().err
     assert not (tmp_path / "t.h5").exists()
     assert cli.main(["where"]) == 0
+
+
+# --- what the command line says when it cannot help (issue 14, items 10-12) -------------------------------
+
+def run_cli(*args, cwd, env=None):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "minidl.weights", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def one_line_error(out, *fragments):
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def closed_port():
+    import socket
+
+    with socket.socket() as s:  # bound then closed: nothing listens there, the connection is refused
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_fetch_without_network_names_the_ways_forward(tmp_path):
+    out = run_cli("fetch", "vgg19", "--dir", tmp_path / "w", "--base-url", f"http://127.0.0.1:{closed_port()}/",
+                  cwd=tmp_path, env={"MINIDL_WEIGHTS": str(tmp_path / "home")})
+    one_line_error(out, "could not download", "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                   "python -m minidl.weights convert", "--base-url", "--weights random")
+    assert not (tmp_path / "w").exists() or list((tmp_path / "w").iterdir()) == []
+
+
+def test_convert_on_a_minidl_model_file_says_what_it_is(tmp_path):
+    from minidl import nn
+
+    nn.Sequential(nn.Flatten(), nn.Linear(4, 2)).save(tmp_path / "model.h5")
+    out = run_cli("convert", "model.h5", "out.h5", cwd=tmp_path)
+    one_line_error(out, "model.h5: a minidl model file (a Sequential saved by model.save), not VGG19 weights",
+                   "minidl.nn.load_model")
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_an_old_torch_is_refused_rather_than_unpickling(tmp_path, monkeypatch):
+    """torch < 1.13 has no torch.load(weights_only=True): minidl must not fall back to a plain torch.load."""
+    import sys
+    import types
+
+    calls = []
+    fake = types.ModuleType("torch")
+    fake.__version__ = "1.12.1+cpu"
+
+    def load(path, map_location=None, **kwargs):
+        calls.append(kwargs)
+        if "weights_only" in kwargs:
+            raise TypeError("load() got an unexpected keyword argument 'weights_only'")
+        return {}
+
+    fake.load = load
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    src = tmp_path / "vgg19.pth"
+    src.write_bytes(b"PK\x03\x04 a zip, as torch.save writes")
+    with pytest.raises(WeightsFormatError, match=r"vgg19\.pth: PyTorch 1\.12\.1\+cpu cannot read a \.pth file safely"
+                                                 r".*install PyTorch 1\.13 or newer"):
+        convert(src, tmp_path / "out.h5")
+    assert calls == [] and not (tmp_path / "out.h5").exists()

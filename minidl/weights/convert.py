@@ -52,6 +52,8 @@ TORCHVISION_FEATURES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 
 TORCHVISION_CLASSIFIER = {"fc1": 0, "fc2": 3, "predictions": 6}
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# the first PyTorch whose torch.load(weights_only=True) refuses pickled code
+SAFE_TORCH = (1, 13)
 
 
 def torchvision_keys():
@@ -75,6 +77,16 @@ def detect_format(path):
         with h5py.File(path, "r") as f:
             if is_minidl_file(f):
                 return "minidl"
+            if f.attrs.get("format") == "minidl checkpoint":
+                raise WeightsFormatError(f"{path}: a minidl checkpoint (a run's saved state), not VGG19 weights; "
+                                         "convert reads Keras .h5 and torchvision .pth VGG19 files")
+            if "module" in f.attrs:  # written by Module.save
+                module = f.attrs["module"]
+                raise WeightsFormatError(
+                    f"{path}: a minidl model file (a {module.decode() if isinstance(module, bytes) else module} "
+                    "saved by model.save), not VGG19 weights: load it with minidl.nn.load_model(path); convert "
+                    "reads Keras .h5 and torchvision .pth VGG19 files"
+                )
             if _keras_root(f) is not None:
                 return "keras"
             if "layers" in f:  # Keras 3's `.weights.h5`: layers/<name>/vars/0, ...
@@ -259,10 +271,15 @@ def _load_torch_state_dict(path):
     except ImportError:
         raise ImportError(f"{path}: reading a torchvision .pth file needs PyTorch, which is not installed "
                           "(pip install torch; the CPU build is enough). minidl itself does not need it.") from None
+    if _version(torch.__version__) < SAFE_TORCH:
+        # before 1.13 torch.load has no weights_only: it would run whatever code is pickled in the file
+        raise WeightsFormatError(
+            f"{path}: PyTorch {torch.__version__} cannot read a .pth file safely (its torch.load runs any code "
+            f"pickled in the file); install PyTorch {'.'.join(map(str, SAFE_TORCH))} or newer, whose "
+            "torch.load(weights_only=True) reads tensors only"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # no arbitrary pickled code
-    except TypeError:  # torch < 1.13 has no weights_only
-        state = torch.load(path, map_location="cpu")
     except Exception as e:  # a corrupt file or a pickled model object rather than a state dict
         raise WeightsFormatError(f"{path}: could not be read as a PyTorch state dict: {e}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
@@ -271,6 +288,12 @@ def _load_torch_state_dict(path):
         raise WeightsFormatError(f"{path}: holds a {type(state).__name__}, not a state dict")
     # nn.DataParallel prefixes every key with "module."
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def _version(text):
+    """(major, minor) of a version string such as '2.13.0+cpu' or '1.12.1'."""
+    major, minor = (text.split("+")[0].split(".") + ["0"])[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
 
 
 def read_torchvision_vgg19(path, keep_top=True):

@@ -9,7 +9,7 @@ atomically, so an interrupted or corrupt download never leaves a file that looks
 import tempfile
 from pathlib import Path
 
-from ..fileio import download, file_digest
+from ..fileio import DownloadError, download, file_digest
 from . import paths
 from .convert import convert
 
@@ -56,7 +56,15 @@ def fetch(arch="vgg19", include_top=False, dest_dir=None, base_url=None, force=F
     # The raw Keras file is only an intermediate: keep it beside the destination (same disk, no copy
     # across file systems) in a temporary folder that is removed whatever happens.
     with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".fetch-") as tmp_dir:
-        raw = download([url], Path(tmp_dir) / remote_name, verify=verify, desc=remote_name)
+        try:
+            raw = download([url], Path(tmp_dir) / remote_name, verify=verify, desc=remote_name)
+        except DownloadError as e:
+            raise DownloadError(
+                f"{' '.join(str(e).split())}. Ways forward: download {url} on a machine that can and run "
+                f"`python -m minidl.weights convert {remote_name} {dest}`; or fetch from a mirror with --base-url "
+                "URL (base_url=); or try style transfer offline with untrained weights: "
+                "python examples/style_transfer.py --weights random"
+            ) from None
         log(f"converting {remote_name} to minidl's format")
         convert(raw, dest, include_top=include_top)
     log(f"saved {dest}")
