@@ -157,8 +157,10 @@ RUN = ("--weights", "random", "--size", 20, "--steps", 10, "--snapshot-every", 2
 
 def start(*args, cwd):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # a shell's background jobs inherit SIGINT ignored: give the example the default, as in a terminal
     return subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def interrupt_after_first_checkpoint(folder, sig, cwd):
