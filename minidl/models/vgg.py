@@ -85,10 +85,10 @@ class VGG19(nn.Module):
         """Glorot-uniform kernels and zero biases, as Keras's ``VGG19(weights=None)``, drawn from a generator
         seeded with ``seed``.
 
-        Glorot's U(-a, a), a = √(6 / (fan_in + fan_out)), gives each ReLU layer's output a variance about
-        half its input's, so the features of an untrained network shrink smoothly with depth. Style transfer
-        with such a network then only tints and blurs the picture (it knows no content or style), whereas
-        He-normal kernels (variance kept through the ReLUs) made its losses grow into coloured noise.
+        Glorot's U(-a, a), a = √(6 / (fan_in + fan_out)), gives each ReLU layer's output about half its
+        input's variance, so an untrained network's features shrink smoothly with depth. Style transfer with
+        it then only blurs and tints the picture (docs/style_transfer.md shows a run); with He-normal kernels,
+        which keep the variance through the ReLUs, the same demo turned some pictures into coloured noise.
         """
         rng = np.random.default_rng(seed)
         for name in self.layer_names:
