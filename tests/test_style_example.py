@@ -152,7 +152,20 @@ def test_default_snapshot_spacing():
 
 # --- interruption and --resume (issue 13) ------------------------------------------------------------------
 
-RUN = ("--weights", "random", "--size", 20, "--steps", 10, "--snapshot-every", 2, "--init", "noise", "--seed", 3)
+RUN = ("--weights", "random", "--content", "photo.png", "--size", 20, "--steps", 10, "--snapshot-every", 2, "--init",
+       "noise", "--seed", 3)
+
+
+def write_photo(folder, seed=0):
+    """The content image of RUN (a --content file, so that a test can change it between runs)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (20, 16, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / "photo.png")
+
+
+def copy_interrupted(cwd, tmp_path):
+    shutil.copytree(cwd / "interrupted", tmp_path / "o")
+    shutil.copy(cwd / "photo.png", tmp_path / "photo.png")
+    return tmp_path / "o"
 
 
 def start(*args, cwd):
@@ -178,6 +191,7 @@ def interrupt_after_first_checkpoint(folder, sig, cwd):
 def runs(tmp_path_factory):
     """An uninterrupted run and the same run interrupted by SIGINT after its first checkpoint."""
     cwd = tmp_path_factory.mktemp("resume")
+    write_photo(cwd)
     out = run(*RUN, "--out", "straight", cwd=cwd)
     assert out.returncode == 0, out.stderr
     code, stderr = interrupt_after_first_checkpoint("interrupted", signal.SIGINT, cwd)
@@ -202,6 +216,7 @@ def test_ctrl_c_writes_the_outputs_of_the_steps_done(runs):
 
 
 def test_sigterm_is_handled_like_ctrl_c(tmp_path):
+    write_photo(tmp_path)
     code, stderr = interrupt_after_first_checkpoint("o", signal.SIGTERM, tmp_path)
     assert code == 130 and "Traceback" not in stderr
     assert json.loads((tmp_path / "o" / "run.json").read_text())["interrupted"] is True
@@ -209,7 +224,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
 
 def test_resume_ends_with_the_uninterrupted_image(runs, tmp_path):
     cwd, _, _ = runs
-    shutil.copytree(cwd / "interrupted", tmp_path / "o")
+    copy_interrupted(cwd, tmp_path)
     out = run(*RUN, "--resume", "--out", "o", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "resuming from" in out.stdout
@@ -234,7 +249,7 @@ def _unchanged(folder, before):
 ])
 def test_resume_with_other_settings_is_refused_naming_the_option(runs, tmp_path, change, fragment):
     cwd, _, _ = runs
-    shutil.copytree(cwd / "interrupted", tmp_path / "o")
+    copy_interrupted(cwd, tmp_path)
     before = {p.name: p.read_bytes() for p in (tmp_path / "o").iterdir()}
     args = list(RUN)
     if change[0] in args:
@@ -246,21 +261,20 @@ def test_resume_with_other_settings_is_refused_naming_the_option(runs, tmp_path,
     assert _unchanged(tmp_path / "o", before)
 
 
-def test_resume_with_another_content_image_is_refused(runs, tmp_path):
+def test_resume_with_a_changed_content_image_is_refused(runs, tmp_path):
     cwd, _, _ = runs
-    shutil.copytree(cwd / "interrupted", tmp_path / "o")
-    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "black.png")
-    out = run(*RUN, "--content", "black.png", "--resume", "--out", "o", cwd=tmp_path)
-    _assert_one_line_error(out, "--content")  # the option differs: named before the images are compared
+    folder = copy_interrupted(cwd, tmp_path)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    write_photo(tmp_path, seed=1)  # same file name, same options, other pixels
     out = run(*RUN, "--resume", "--out", "o", cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
+    _assert_one_line_error(out, "--resume: the content image is not the one", "checkpoint.h5")
+    assert _unchanged(folder, before)
 
 
 @pytest.mark.parametrize("content", [None, b"garbage", "truncated", "other"])
 def test_a_missing_or_corrupt_checkpoint_is_refused_and_nothing_is_overwritten(runs, tmp_path, content):
     cwd, _, _ = runs
-    folder = tmp_path / "o"
-    shutil.copytree(cwd / "interrupted", folder)
+    folder = copy_interrupted(cwd, tmp_path)
     good = (folder / "checkpoint.h5").read_bytes()
     if content is None:
         (folder / "checkpoint.h5").unlink()
@@ -278,6 +292,7 @@ def test_a_missing_or_corrupt_checkpoint_is_refused_and_nothing_is_overwritten(r
 
 
 def test_resume_without_any_run_creates_nothing(tmp_path):
+    write_photo(tmp_path)
     out = run(*RUN, "--resume", "--out", "empty", cwd=tmp_path)
     _assert_one_line_error(out, "--resume: no checkpoint file", "checkpoint.h5")
     assert not (tmp_path / "empty").exists()

@@ -150,7 +150,7 @@ class Module:
 
 
 def _describe(architecture):
-    """A one-line summary of a saved layer list, e.g. 'Sequential(Flatten(), Linear(784, 128), ReLU())'."""
+    """A one-line summary of a saved layer list, e.g. 'Sequential(Flatten(), Linear(in_features=784, ...), ReLU())'."""
     def show(arch):
         config = arch["config"]
         if arch["class"] == "Sequential":
