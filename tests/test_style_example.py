@@ -233,7 +233,8 @@ def test_resume_ends_with_the_uninterrupted_image(runs, tmp_path):
     assert resumed["interrupted"] is False and resumed["step"] == straight["step"]
     assert resumed["loss"] == straight["loss"]  # Adam resumes bit for bit: every loss identical
     for name in ("final.png", "step_0010.png"):
-        assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / name)), np.asarray(Image.open(cwd / "straight" / name)))
+        resumed_png, straight_png = Image.open(tmp_path / "o" / name), Image.open(cwd / "straight" / name)
+        assert np.array_equal(np.asarray(resumed_png), np.asarray(straight_png)), name
     assert not (tmp_path / "o" / "checkpoint.h5").exists()
 
 

@@ -150,7 +150,7 @@ class Module:
 
 
 def _describe(architecture):
-    """A one-line summary of a saved layer list, e.g. 'Sequential(Flatten(), Linear(in_features=784, ...), ReLU())'."""
+    """One line for a saved layer list, e.g. 'Sequential(Flatten(), Linear(in_features=784, ...), ...)'."""
     def show(arch):
         config = arch["config"]
         if arch["class"] == "Sequential":
