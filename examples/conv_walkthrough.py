@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from minidl import Tensor, textbook
+from minidl.gradcheck import numerical_gradient
 from minidl.textbook import conv2d_loops
 from minidl.textbook.convolution import Im2col, col2im, im2col
 
@@ -44,20 +45,6 @@ class Checks:
         self.total += 1
         self.passed += ok
         print(f"  check: {what:<58} max |difference| {error:.1e}  {'ok' if ok else 'MISMATCH'}")
-
-
-def finite_differences(loss, array):
-    """dL/d(array) entry by entry: L(array + ε e_k) and L(array − ε e_k), both through ``loss()``."""
-    grad = np.zeros_like(array)
-    for k in np.ndindex(array.shape):
-        keep = array[k]
-        array[k] = keep + EPS
-        plus = loss()
-        array[k] = keep - EPS
-        minus = loss()
-        array[k] = keep
-        grad[k] = (plus - minus) / (2 * EPS)
-    return grad
 
 
 def row_label(r):
@@ -113,8 +100,8 @@ def convolution(x, w, b, r, check):
     def loss():
         return float(np.sum(conv2d_loops(x, w, b, padding=PAD) * r))
 
-    check(f"dL/dW against finite differences of the loops ({w.size} entries)", dw, finite_differences(loss, w))
-    check(f"dL/dx against finite differences of the loops ({x.size} entries)", dx, finite_differences(loss, x))
+    check(f"dL/dW against finite differences of the loops ({w.size} entries)", dw, numerical_gradient(loss, w, EPS))
+    check(f"dL/dx against finite differences of the loops ({x.size} entries)", dx, numerical_gradient(loss, x, EPS))
     return y, cols
 
 
@@ -143,7 +130,7 @@ def max_pool(y, r_pool, check):
     def loss():
         return float(np.sum(textbook.max_pool2d(Tensor(y), 2).data * r_pool))
 
-    check(f"dL/dy against finite differences ({y.size} entries)", dy, finite_differences(loss, y))
+    check(f"dL/dy against finite differences ({y.size} entries)", dy, numerical_gradient(loss, y, EPS))
 
 
 def draw(x, cols, path):
