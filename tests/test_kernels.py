@@ -153,7 +153,7 @@ def test_a_convolution_built_from_im2col_and_matmul():
     """The differentiable Im2col lets a convolution be written with autograd doing the backward."""
     x, w = randn(2, 3, 5, 4), randn(4, 3, 3, 3)
     xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-    cols = Im2col.apply(xt, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))  # (27, 2·5·4)
+    cols = Im2col.apply(xt, kernel_size=3, padding=1)  # (27, 2·5·4)
     y = (wt.reshape(4, -1) @ cols).reshape(4, 2, 5, 4).transpose(1, 0, 2, 3)
     r = randn(*y.shape)
     y.backward(r)

@@ -98,9 +98,10 @@ class Im2col(Function):
     (``examples/conv_walkthrough.py`` builds one this way and checks it against ``Conv2d``).
     """
 
-    def forward(self, x, kernel_size, stride=(1, 1), padding=(0, 0)):
-        self.x_shape, self.geometry = x.shape, (kernel_size, stride, padding)
-        return im2col(x, kernel_size, stride, padding)
+    def forward(self, x, kernel_size, stride=1, padding=0):
+        geometry = pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(padding, "padding")
+        self.x_shape, self.geometry = x.shape, geometry
+        return im2col(x, *geometry)
 
     def backward(self, g):
         return (col2im(g, self.x_shape, *self.geometry),)
