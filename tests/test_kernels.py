@@ -150,17 +150,17 @@ def test_im2col_is_the_transpose_of_col2im():
 
 
 def test_a_convolution_built_from_im2col_and_matmul():
-    """The differentiable Im2col lets a convolution be written with autograd doing the backward."""
+    """The differentiable Im2col lets a convolution be written with autograd doing the backward:
+    y = W (O, C·kh·kw) @ Im2col(x), in the (O, N·H_out·W_out) layout of Conv2d's product."""
     x, w = randn(2, 3, 5, 4), randn(4, 3, 3, 3)
     xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-    cols = Im2col.apply(xt, kernel_size=3, padding=1)  # (27, 2·5·4)
-    y = (wt.reshape(4, -1) @ cols).reshape(4, 2, 5, 4).transpose(1, 0, 2, 3)
-    r = randn(*y.shape)
+    y = wt.reshape(4, 27) @ Im2col.apply(xt, kernel_size=3, padding=1)  # (4, 2·5·4)
+    r = randn(4, 2 * 5 * 4)
     y.backward(r)
     ref_x, ref_w = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-    yr = textbook.conv2d(ref_x, ref_w, padding=1)
-    yr.backward(r)
-    np.testing.assert_allclose(y.data, yr.data, rtol=1e-12)
+    yr = textbook.conv2d(ref_x, ref_w, padding=1)  # (2, 4, 5, 4): images first
+    yr.backward(r.reshape(4, 2, 5, 4).transpose(1, 0, 2, 3))
+    np.testing.assert_allclose(y.data, yr.data.transpose(1, 0, 2, 3).reshape(4, -1), rtol=1e-12)
     np.testing.assert_allclose(xt.grad, ref_x.grad, rtol=1e-12)
     np.testing.assert_allclose(wt.grad, ref_w.grad, rtol=1e-12)
 
