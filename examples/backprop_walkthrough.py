@@ -218,7 +218,7 @@ def main(argv=None):
         if passed != len(results):
             print(f"error: {len(results) - passed} finite-difference checks failed", file=sys.stderr)
             return 1
-        print("\nNext: read minidl/tensor.py (backward) and minidl/functional.py (each op's backward).")
+        print("\nNext: read minidl/autograd.py (backward) and minidl/functional.py (each op's backward).")
         return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -44,16 +44,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     for i in checked:
         x = xs[i]
         analytic = np.zeros_like(x.data) if x.grad is None else x.grad
-        numeric = np.zeros_like(x.data)
-        flat, num_flat = x.data.reshape(-1), numeric.reshape(-1)  # views: writing to flat perturbs x
-        for k in range(flat.size):
-            orig = flat[k]
-            flat[k] = orig + eps
-            plus = loss()
-            flat[k] = orig - eps
-            minus = loss()
-            flat[k] = orig
-            num_flat[k] = (plus - minus) / (2 * eps)
+        numeric = numerical_gradient(loss, x.data, eps)
         bad = np.abs(analytic - numeric) > atol + rtol * np.abs(numeric)
         if bad.any():
             err = np.abs(analytic - numeric)
@@ -64,3 +55,19 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
                 f"numeric {numeric[worst]:.8g}, difference {err[worst]:.3g} (atol {atol}, rtol {rtol})"
             )
     return True
+
+
+def numerical_gradient(loss, array, eps=1e-6):
+    """dL/d(array) by central differences: each entry of ``array`` is nudged by ±eps in place, ``loss()``
+    (which must read ``array``) evaluated, and the entry restored. ``array`` must be contiguous."""
+    grad = np.zeros_like(array)
+    flat, grad_flat = array.reshape(-1), grad.reshape(-1)  # views: writing to flat perturbs array
+    for k in range(flat.size):
+        orig = flat[k]
+        flat[k] = orig + eps
+        plus = loss()
+        flat[k] = orig - eps
+        minus = loss()
+        flat[k] = orig
+        grad_flat[k] = (plus - minus) / (2 * eps)
+    return grad

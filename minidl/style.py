@@ -173,8 +173,6 @@ class Interrupted(KeyboardInterrupt):
 def preprocessing_convention(model):
     """"caffe" or "torch": the input convention of ``model`` (its ``preprocessing`` attribute)."""
     p = getattr(model, "preprocessing", None)
-    if isinstance(p, dict):  # a table like weights.format.PREPROCESSING["caffe"]
-        p = "caffe" if p.get("scale", 1.0) > 1.0 else "torch"
     if p not in LOSS_WEIGHTS:
         raise ValueError(
             f"cannot tell the input convention of {type(model).__name__} (preprocessing={p!r}, expected one of "

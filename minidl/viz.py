@@ -1,6 +1,6 @@
 """Pictures of the computation graph: which tensors and ops produced a result, and the gradients they got.
 
-Every op on tensors that need a gradient records itself in its output's ``_ctx`` (see ``tensor.py``), so
+Every op on tensors that need a gradient records itself in its output's ``_ctx`` (see ``autograd.py``), so
 following ``_ctx.inputs`` back from a loss finds the whole graph. This module walks it and draws it:
 
 - ``build_graph(tensor)`` returns the graph as plain data (``Graph``: a list of ``Node`` and a list of

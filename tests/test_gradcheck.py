@@ -12,8 +12,11 @@ import pytest
 import minidl
 from minidl import Function, Tensor, gradcheck
 from minidl import functional as F
-from minidl import ops, style
+from minidl import fast, ops, style, textbook
 from minidl.fast import fast_conv, fast_gram, fast_pool
+from minidl.textbook import convolution as tb_conv
+from minidl.textbook import gram as tb_gram
+from minidl.textbook import pooling as tb_pool
 
 rng = np.random.default_rng(0)
 
@@ -92,19 +95,44 @@ CASES = {
     ],
 }
 
-# Convolution, pooling and the style-transfer losses (more variants beside their own tests).
+# Convolution, pooling and the style-transfer losses, in both kernel sets (more variants beside their own
+# tests; the two sets are also checked against each other in test_kernels.py).
+CONV_CASES = [
+    ([randn(2, 3, 5, 4), randn(4, 3, 3, 3), randn(4)], {}),
+    ([randn(1, 2, 6, 5), randn(3, 2, 3, 2), None], dict(stride=2, padding=1)),
+    ([randn(2, 3, 5, 4), randn(3, 3, 3, 3), randn(3)], dict(padding=1, activation="relu")),
+    ([randn(1, 2, 7, 6), randn(2, 2, 2, 3), randn(2)], dict(stride=(2, 1), padding=(0, 2), activation="relu")),
+]
+POOL_CASES = [
+    ([distinct(2, 3, 4, 6)], dict(kernel_size=2)),
+    ([distinct(1, 2, 7, 5)], dict(kernel_size=3, stride=2)),  # overlapping windows, odd size
+]
+
+
+def conv_case(conv2d, inputs, options):
+    """A gradcheck case for ``conv2d``; a None bias is left out of the checked inputs."""
+    if inputs[2] is None:
+        return (lambda x, w: conv2d(x, w, **options), inputs[:2])
+    return (lambda x, w, b: conv2d(x, w, b, **options), inputs)
+
+
+def pool_case(pool, inputs, options):
+    return (lambda x: pool(x, **options), inputs)
+
+
 CASES.update({
-    fast_conv.Conv2d: [
-        (F.conv2d, [randn(2, 3, 5, 4), randn(4, 3, 3, 3), randn(4)]),
-        (lambda x, w: F.conv2d(x, w, stride=2, padding=1), [randn(1, 2, 6, 5), randn(3, 2, 3, 2)]),
-        (lambda x, w, b: F.conv2d(x, w, b, padding=1, activation="relu"), [randn(2, 3, 5, 4), randn(3, 3, 3, 3), randn(3)]),
+    fast_conv.Conv2d: [conv_case(fast.conv2d, *case) for case in CONV_CASES],
+    tb_conv.Conv2d: [conv_case(textbook.conv2d, *case) for case in CONV_CASES],
+    tb_conv.Im2col: [
+        (lambda x: tb_conv.Im2col.apply(x, kernel_size=(3, 2), stride=(1, 1), padding=(1, 1)), [randn(2, 2, 4, 3)]),
+        (lambda x: tb_conv.Im2col.apply(x, kernel_size=(3, 3), stride=(2, 2), padding=(0, 0)), [randn(1, 2, 7, 6)]),
     ],
-    fast_pool.MaxPool2d: [
-        (lambda x: F.max_pool2d(x, 2), [distinct(2, 3, 4, 6)]),
-        (lambda x: F.max_pool2d(x, 3, stride=2), [distinct(1, 2, 7, 5)]),  # overlapping windows, odd size
-    ],
-    fast_pool.AvgPool2d: [(lambda x: F.avg_pool2d(x, 2), [randn(2, 3, 5, 4)])],
-    fast_gram.Gram: [(style.gram_matrix, [randn(2, 3, 4, 5)])],
+    fast_pool.MaxPool2d: [pool_case(fast.max_pool2d, *case) for case in POOL_CASES],
+    tb_pool.MaxPool2d: [pool_case(textbook.max_pool2d, *case) for case in POOL_CASES],
+    fast_pool.AvgPool2d: [pool_case(fast.avg_pool2d, *case) for case in POOL_CASES],
+    tb_pool.AvgPool2d: [pool_case(textbook.avg_pool2d, *case) for case in POOL_CASES],
+    fast_gram.Gram: [(fast.gram_matrix, [randn(2, 3, 4, 5)])],
+    tb_gram.Gram: [(textbook.gram_matrix, [randn(2, 3, 4, 5)]), (textbook.gram_matrix, [randn(1, 4, 1, 3)])],
     style.TotalVariation: [(style.total_variation_loss, [distinct(1, 2, 4, 3)])],  # no ties: |d| has a kink at 0
 })
 

@@ -106,7 +106,7 @@ def images():
 
 
 def test_default_loss_weights_follow_the_model_preprocessing(vgg):
-    assert default_loss_weights(vgg) == LOSS_WEIGHTS[vgg.preprocessing if isinstance(vgg.preprocessing, str) else "caffe"]
+    assert default_loss_weights(vgg) == LOSS_WEIGHTS["caffe"]
 
     class Torchish:
         preprocessing = "torch"

@@ -329,3 +329,28 @@ def test_with_top_loads_and_matches_pytorch(tmp_path):
         # torchvision's classifier: Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear (dropout off in eval)
         ref = dense("predictions", tf.relu(dense("fc2", tf.relu(dense("fc1", h))))).numpy()
     assert_close(logits, ref, "predictions (logits)")
+
+
+def test_the_architecture_is_defined_once_and_imports_in_any_order():
+    """models/architecture.py is the one definition: the model and the weight format read it, and the two
+    packages import each other's modules without a cycle, whichever comes first."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from minidl.models import architecture
+
+    assert vgg19_shapes() == {n: s for n, s in architecture.vgg19_shapes().items()}
+    root = Path(__file__).resolve().parent.parent
+    code = ("import importlib, sys\n"
+            "for first in ('minidl.weights', 'minidl.weights.format', 'minidl.weights.convert', 'minidl.models',\n"
+            "              'minidl.models.vgg', 'minidl.weights.__main__'):\n"
+            "    for name in [m for m in sys.modules if m.startswith('minidl')]:\n"
+            "        del sys.modules[name]\n"
+            "    importlib.import_module(first)\n"
+            "    import minidl.models, minidl.weights\n"
+            "    assert minidl.weights.format.vgg19_shapes is minidl.models.architecture.vgg19_shapes\n"
+            "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert done.stdout.strip() == "ok", done.stderr

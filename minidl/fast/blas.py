@@ -4,8 +4,8 @@
 α = 1 and β = 0. minidl needs two more things from that same library (OpenBLAS, in NumPy's wheels):
 
 - ``gemm(a, b, out, accumulate=True)``: β = 1, out ← a @ b + out. That adds a product into an array that
-  already holds a sum, inside the GEMM, with no temporary and no extra pass over the output. conv.py's
-  shifted-view convolution adds kh·kw products into one output this way.
+  already holds a sum, inside the GEMM, with no temporary and no extra pass over the output.
+  fast_conv.py's shifted-view convolution adds kh·kw products into one output this way.
 - ``thread_functions()``: OpenBLAS's ``openblas_get_num_threads`` / ``openblas_set_num_threads``, which
   parallel.py uses to run BLAS single-threaded while minidl splits the work itself.
 

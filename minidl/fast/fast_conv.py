@@ -1,78 +1,28 @@
-"""2-D convolution and pooling, vectorised by lowering them to matrix products and strided views.
+"""2-D convolution through im2col, engineered: chunks, threads, shifted GEMMs and the rotated kernel.
 
-Shapes follow PyTorch: images are NCHW (batch, channels, height, width), convolution weights are OIHW
-(out channels, in channels, kernel height, kernel width). Output sizes use floor, as in PyTorch:
+The textbook twin is ``minidl/textbook/convolution.py`` (read it first); this module computes the same
+numbers (``tests/test_kernels.py``), and ``docs/performance.md`` gives the measurements behind each choice.
+Shapes follow PyTorch (NCHW images, OIHW weights); H_out = (H + 2·pad_h - kh) // stride_h + 1.
 
-    H_out = (H + 2·pad_h - kh) // stride_h + 1        (and likewise for the width)
-
-so rows or columns that do not fill a whole window at the bottom/right are ignored (they get gradient 0).
-
-Convolution as a matrix product (im2col)
-----------------------------------------
-Output pixel (n, o, h, w) is a dot product between the filter W[o] (C·kh·kw numbers) and the input patch
-under the window at (h, w) (the same C·kh·kw numbers, read from the padded input). Write every patch as a
-column of a matrix ``cols`` of shape (C·kh·kw, H_out·W_out), row index (c, i, j) and column index (h, w):
-
-    cols[(c, i, j), (h, w)] = x_padded[n, c, h·stride_h + i, w·stride_w + j]
-
-and the whole convolution of one image becomes ONE matrix product, which BLAS runs near the machine's peak:
+The lowering is the textbook's: with cols[(c, i, j), (h, w)] = x_padded[n, c, h·stride_h + i, w·stride_w + j],
 
     y[n] (O, H_out·W_out) = W (O, C·kh·kw) @ cols (C·kh·kw, H_out·W_out)   (+ b[o] on every row o)
 
-Building ``cols`` ("image to columns") needs no loop over pixels or channels: for each kernel offset (i, j)
-the rows (·, i, j) of ``cols`` are the input shifted by (i, j) and subsampled by the stride, a strided view
-copied in one NumPy statement. So there are kh·kw copies (9 for a 3×3 kernel), then one GEMM.
+and, with g = dL/dy reshaped like y,
 
-Backward, with g = dL/dy reshaped like y to (O, H_out·W_out):
+    dL/dW = g @ colsᵀ,    dL/dcols = Wᵀ @ g,    dL/dx = col2im(dL/dcols),    dL/db = Σ g over n, h, w.
 
-    dL/dW    = g @ colsᵀ              (O, C·kh·kw), summed over the images; reshaped back to OIHW
-    dL/dcols = Wᵀ @ g                 (C·kh·kw, H_out·W_out)
-    dL/dx    = col2im(dL/dcols)       each column is a patch; add every patch back where it was read from:
-                                      kh·kw shifted, strided additions ("columns to image"), the transpose of
-                                      im2col. Pixels read by several windows receive the sum, as they must.
-    dL/db    = Σ g over n, h, w
-
-Memory and speed: ``cols`` is kh·kw times larger than the input (9× for 3×3: 115 MB for the first VGG layer
-at 224×224, 450 MB at 384×512). So ``cols`` is never built for the whole batch at once: the output is cut into
-chunks (several images, or one image's band of output rows) whose columns fit in ``CHUNK_BYTES``, and one
-buffer is reused for every chunk. The budget is small (16 MiB) on purpose: a chunk that stays in the CPU
-caches keeps the GEMM fast, while a chunk of a few thousand columns keeps it efficient. Measured on the VGG
-layers (2 cores): 1-2 MiB chunks are 10-50% slower than 8-16 MiB, and 32 MiB to unchunked are 5-60% slower
-again. Padding is not materialised either: windows that overlap the border copy only their valid part and
-write zeros for the rest (``_valid_range`` does the arithmetic), which saves a padded copy of the input in the
-forward and a padded gradient plus a crop in the backward.
-
-The internal layout stays NCHW: with the filters as the left operand, the GEMM writes each output chunk
-straight into its place in the NCHW output, and no layout conversion (NCHW↔NHWC transposes, which cost a
-full pass over memory each) is needed anywhere.
-
-For the thin layers (64-128 channels: VGG's blocks 1-2) the forward skips im2col: it runs kh·kw GEMMs on
-shifted views of the padded input, each adding its product into the output chunk inside BLAS
-(``_conv_forward_shifted``, 13-19% faster there). With more channels, each product's inner dimension (C
-instead of C·kh·kw) and the kh·kw passes over the output cost more than the copies save.
-
-Alternatives that were measured and left out:
-- splitting only the im2col/col2im copies over two threads, the GEMMs left to BLAS's threads: 1.7× faster
-  copies alone, but under 5% end to end, because OpenBLAS's idle threads keep spinning on the cores after a
-  GEMM. What works is splitting everything, GEMMs included, with BLAS single-threaded (next paragraph);
-- Winograd's F(2×2, 3×3) for the 3×3 layers (2.25× fewer multiplications): its additions-only transforms
-  are NumPy passes over memory, and the 16 small GEMMs per layer run at 160-200 GFLOPS; measured on the
-  VGG layers at 224×224 it was never faster than im2col (e.g. 15.1 against 15.2 ms for block4's 512-channel
-  convs, 43 against 28 ms for block1_conv2).
-The backward uses one shortcut where it measured faster: for stride-1 layers, dL/dx as a convolution with
-the rotated kernel, and dL/dW from that convolution's columns (see ``Conv2d``).
-Where the time goes (VGG19 forward through im2col, 224×224, one thread): ~70% in the GEMMs at 250-290 GFLOPS
-(190 for the thin 64-channel layers), ~25% in im2col, which is memory-bound. The backward adds an im2col of
-g (or, for the 512-channel layers, col2im and an im2col rebuild of x).
-
-Using every core
-----------------
-BLAS splits each GEMM over the cores, but the copies run on one. So on several cores ``_for_chunks`` gives
-each core whole chunks instead, im2col and GEMM alike, with BLAS single-threaded (``parallel.py`` explains
-the mechanics and why BLAS's own threads must then stay idle). That suits the big images of the first
-blocks, where there are many chunks and the weights are small. In the deep layers the weight matrix is the
-bigger operand, so there each chunk's GEMM is split by rows of the weights and its copies by channels
-instead. Measured on VGG19 (2 cores, 224×224): forward 10% faster, forward + input gradient 5-10% faster.
+What differs, each for one reason:
+- chunks: ``cols`` is kh·kw times the input (450 MB for VGG's first layer at 384×512), so it is built for a
+  chunk of images or output rows at a time, in one reused buffer that fits ``CHUNK_BYTES`` (cache-sized);
+- no padded copy: windows over the border copy their valid part and write zeros (``_valid_range``);
+- NCHW throughout: with the filters as the left operand each GEMM writes straight into the output;
+- threads: each core takes whole chunks, copies and GEMM alike, BLAS single-threaded (``_for_chunks``,
+  ``parallel.py``), because BLAS's own threads leave the copies on one core;
+- the thin layers (``SHIFTED_CHANNELS``) run kh·kw GEMMs on shifted views instead of im2col
+  (``_conv_forward_shifted``): fewer copies where the products are cheap;
+- stride-1 layers up to ``ROTATED_MAX_CHANNELS`` get dL/dx as a convolution with the rotated kernel and
+  dL/dW from the same columns (``Conv2d``): no col2im and no second im2col of x.
 """
 import threading
 
@@ -87,13 +37,13 @@ from . import blas, parallel
 CHUNK_BYTES = 16 * 2**20
 
 #: The backward of a stride-1 convolution goes through the rotated kernel (dL/dx as a convolution of dL/dy,
-#: dL/dW from the same columns) when its channels are at most this many, otherwise through col2im (measured
-#: choice, see ``Conv2d``). Tests set it to 0 or a large number to force either path.
+#: dL/dW from the same columns) when its channels are at most this many, otherwise through col2im (see
+#: ``Conv2d``). Tests set it to 0 or a large number to force either path.
 ROTATED_MAX_CHANNELS = 256
 
 #: A stride-1 convolution with at least ``SHIFTED_CHANNELS[0]`` input channels and at most
 #: ``SHIFTED_CHANNELS[1]`` filters (the thin layers: VGG's blocks 1-2) runs as kh·kw GEMMs on shifted views
-#: of its input instead of through im2col (measured choice, see ``_conv_forward_shifted``). Tests change it
+#: of its input instead of through im2col (see ``_conv_forward_shifted``). Tests change it
 #: to force either path.
 SHIFTED_CHANNELS = (64, 128)
 
@@ -204,12 +154,9 @@ _scratch_space = threading.local()  # per calling thread: {(worker, dtype): buff
 
 
 def _scratch(worker, size, dtype):
-    """A work buffer of ``size`` elements for ``worker``, kept from one convolution to the next.
-
-    Kept so that the worker threads do not page-fault fresh memory on every call (VGG19 input-gradient
-    passes at 224×224, 4 alternating runs: median 0.50 s with kept buffers, 0.53 s with fresh ones). They
-    live as long as the calling thread: at most ``CHUNK_BYTES`` per worker.
-    """
+    """A work buffer of ``size`` elements for ``worker``, kept from one convolution to the next, so that the
+    workers do not page-fault fresh memory on every call. Kept as long as the calling thread: at most
+    ``CHUNK_BYTES`` per worker."""
     buffers = getattr(_scratch_space, "buffers", None)
     if buffers is None:
         buffers = _scratch_space.buffers = {}
@@ -334,11 +281,8 @@ def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
     (β = 1, which ``np.matmul`` cannot do), chunk by chunk of output rows so that the chunk stays in the
     cache across its kh·kw products.
 
-    Against im2col, this saves writing kh·kw copies of the input, but each product has an inner dimension
-    of C instead of C·kh·kw and reads and writes its output chunk again. Measured on VGG19's layers (forward,
-    2 cores, 224×224 and 384×384): 13-19% faster for C = 64-128 → O = 64-128 (block1_conv2, block2_conv2), 4%
-    for 64 → 128, the same for 256 → 256, slower for 512 channels and 50-80% slower for the first layer
-    (C = 3: products with an inner dimension of 3). Hence ``SHIFTED_CHANNELS``.
+    Against im2col, this saves writing kh·kw copies of the input, at the price of products with an inner
+    dimension of C instead of C·kh·kw: it pays for the thin layers only (``SHIFTED_CHANNELS``).
     """
     N, C, H, W = x.shape
     O, _, kh, kw = weight.shape
@@ -369,8 +313,7 @@ def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
             _add_bias_relu(out[n, :, r0:r1], bias, relu)
 
     # the buffer holds O rows of columns; sized as if for 4·O, so that a chunk's output (about 2 MB for a VGG
-    # layer) stays in a core's cache across its kh·kw products (measured: chunks for 2·O-4·O rows are 5-15%
-    # faster than for O or 8·O)
+    # layer) stays in a core's cache across its kh·kw products
     _for_chunks(work, N, Ho, Wp, 4 * O, O, dtype)
     return out
 
@@ -382,50 +325,32 @@ class Conv2d(Function):
     arranged as (O, columns):
 
         forward    y_chunk = W (O, C·kh·kw) @ cols
-        dL/dW     += g @ colsᵀ             (cols rebuilt from x in the backward, instead of keeping kh·kw
-                                            copies of every input alive until backward; but see below)
+        dL/dW     += g @ colsᵀ             (cols rebuilt from x in the backward rather than kept: kh·kw copies
+                                            of every input would stay alive until backward)
         dL/dx     += col2im(Wᵀ @ g)
         dL/db      = Σ g over images and pixels
 
-    For stride 1 there is a second way to get dL/dx, the textbook one: dL/dx is the "full" convolution of g
-    with the kernel rotated by 180° and its channel axes swapped, padded by kh-1-pad (each input pixel
-    collects g from every output whose window covered it, weighted by the tap that covered it). That is an
-    ordinary forward convolution (im2col of g + one GEMM that writes dL/dx directly), with no col2im and no
-    zero-filled dL/dx to add into. Which is faster depends on the shapes; measured on the VGG19 layers
-    (2 cores, 224×224 and 448×448 images):
-
-        O = C = 64, 128, 256        rotated-kernel convolution 8-28% faster than col2im
-        O = C = 512                 7-40% slower (rotating 512×512×3×3 weights is a 2 ms transposing copy)
-        O = 2·C (first conv of a block), C = 3 (the first layer)   15-25% slower, 7× slower
-
-    The columns of g built for it also give dL/dW, with no im2col of x at all. For stride 1, writing
-    q = h + i - pad for the input position that tap (i, j) of output pixel h reads (one spatial axis shown):
+    For stride 1 there is a second way to get dL/dx: it is the "full" convolution of g with the kernel
+    rotated by 180° and its channel axes swapped, padded by kh-1-pad (each input pixel collects g from every
+    output whose window covered it, weighted by the tap that covered it). That is an ordinary forward
+    convolution, with no col2im and no zero-filled dL/dx to add into. Its columns of g also give dL/dW. For
+    stride 1, writing q = h + i - pad for the input position that tap i of output pixel h reads (one spatial
+    axis shown):
 
         dL/dW[o, c, i] = Σ_h g[o, h] · x[c, h + i - pad] = Σ_q x[c, q] · g[o, q - i + pad]
                        = Σ_q x[c, q] · cols_g[(o, kh-1-i), q]
 
     because the rotated-kernel convolution pads g by kh-1-pad, so its column q holds, in row (o, i'),
     g[o, q + i' - (kh-1-pad)]. So per chunk, dW_rot (O·kh·kw, C) += cols_g @ x_chunkᵀ, where x_chunk is the
-    input at the chunk's own pixels (a view of x), and one flip and transpose at the end gives OIHW. When the
-    weights need a gradient too, this saves the im2col rebuild of x and reads cols_g while it is in the
-    cache. Measured on the VGG19 layers (forward + dL/dx + dL/dW, 2 cores, 224×224 and 384×384):
-
-        O = C = 64, 128, 256        7-22% faster (block1_conv2: 21-22%)
-        O = 2·C = 128, 256          from 5% slower to 14% faster
-        C or O = 512                2-43% slower (the rotation, and a 9.4 MB flip and transpose of dL/dW)
-
-    so ``_rotated_kernel_pays`` takes the rotated kernel when stride is 1 and, for dL/dx alone,
+    input at the chunk's own pixels (a view of x), and one flip and transpose at the end gives OIHW.
+    ``_rotated_kernel_pays`` takes this way where it measured faster: stride 1 and, for dL/dx alone,
     O ≤ C ≤ ``ROTATED_MAX_CHANNELS``; for dL/dx and dL/dW together, O, C ≤ ``ROTATED_MAX_CHANNELS``.
 
-    ``activation="relu"`` fuses a ReLU into the convolution, as Keras's ``Conv2D(activation="relu")`` (the
-    layers of VGG19 use it): y = max(conv2d(x, W) + b, 0), applied to each chunk of output while it is in
-    the cache, and in the backward g is first multiplied by [y > 0] (ReLU's backward). Same numbers as
-    ``relu(conv2d(...))``, without the separate passes over memory and without keeping the pre-ReLU output
-    alive in the graph (a third of VGG19's activation memory during style transfer).
+    ``activation="relu"`` fuses a ReLU into the convolution, as Keras's ``Conv2D(activation="relu")``:
+    y = max(conv2d(x, W) + b, 0) on each chunk while it is in the cache, and in the backward g is first
+    multiplied by [y > 0]; no pre-ReLU output is kept in the graph.
 
-    The backward saves only what it needs: x only when W needs a gradient, W only when x needs one. A frozen
-    W (requires_grad False) skips the weight-gradient GEMM and the im2col rebuild; an input that needs no
-    gradient (e.g. the image fed to the first layer) skips the input-gradient GEMM.
+    The backward saves only what it needs: x only when W needs a gradient, W only when x needs one.
     """
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), activation=None):
@@ -536,8 +461,7 @@ def _add_product(partial, worker, a, b, split_columns=False):
     fault in and add to) and the next ones add.
 
     When not already on a worker, the product is split over the workers by rows of a, or by columns of b
-    with ``split_columns`` (measured faster for the weight gradient g @ colsᵀ of the 512-channel layers:
-    5-7%, against 5-10% slower for the rotated kernel's cols_g @ xᵀ)."""
+    with ``split_columns`` (whichever measured faster for the product at hand)."""
     first = worker not in partial
     if first:
         partial[worker] = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))

@@ -5,28 +5,18 @@ cores. Everything else NumPy does, such as im2col's copies and col2im's addition
 VGG layer that is about a quarter of the time, and the second core cannot even pick up other work: after a
 product, OpenBLAS's worker threads keep spinning on the cores for a while, waiting for the next one.
 
-Convolution libraries such as oneDNN split the work the other way round: the output is cut into chunks,
-and each core takes whole chunks (copies and product alike), with each product running single-threaded.
-``run`` does the same for ``conv.py``. For the duration of a convolution it sets BLAS to one thread and
-runs the chunks on ``WORKERS`` Python threads. NumPy releases the GIL inside copies, ufuncs and matmul, so
-the threads really do run at the same time.
-
-Measured on VGG19's convolutions (2 cores, forward pass of one layer on a 224×224 image, in isolation):
-
-    layer (channels, size)          one thread + BLAS's 2 threads    two threads, BLAS single-threaded
-    64 → 64, 224×224                29.0 ms                          22.2 ms
-    128 → 128, 112×112              21.0 ms                          17.5 ms
-    256 → 256, 56×56                18.4 ms                          15.0 ms
-
-It must be all or nothing. After a GEMM on BLAS's threads, OpenBLAS's idle worker keeps spinning on a core
-for about 0.1-0.2 s (measured: two busy threads then take 1.8× as long), so a split section that follows
-runs on one core's worth of time. That is why minidl's convolutions, poolings and Gram matrices go through
-``run``, ``each`` and ``matmul`` here, and never through BLAS's threads while splitting is available.
+So minidl splits the work the other way round, as convolution libraries such as oneDNN do: the output is
+cut into chunks, and each core takes whole chunks (copies and product alike), each product single-threaded.
+For the duration of a split, ``run`` sets BLAS to one thread and runs the tasks on ``WORKERS`` Python
+threads; NumPy releases the GIL inside copies, ufuncs and matmul, so the threads really do run at once.
+It must be all or nothing (a GEMM on BLAS's threads leaves them spinning, slowing any split that follows),
+so the fast kernels go through ``run``, ``each`` and ``matmul`` here, never through
+BLAS's threads while splitting is available. (Measurements: ``docs/performance.md``.)
 
 NumPy has no function to set BLAS's thread count while running. ``blas_threads`` calls the
 ``openblas_set_num_threads`` of the OpenBLAS library that NumPy loaded (``blas.py`` finds it). If it is not
-found (another BLAS, another operating system), ``available()`` is False and ``conv.py`` processes the
-chunks one after another, each product on BLAS's own threads.
+found (another BLAS, another operating system), ``available()`` is False and ``fast_conv.py`` processes
+the chunks one after another, each product on BLAS's own threads.
 """
 import os
 import threading
@@ -136,9 +126,8 @@ def zeros(shape, dtype):
     """``np.zeros`` for an array the workers will add into, with its memory pages mapped here first.
 
     A large ``np.zeros`` gets fresh memory from the operating system, mapped page by page at the first
-    write (a page fault). Two threads taking page faults in the same process at once wait for each other:
-    on these virtual machines, col2im's adds into a fresh 1.6 MB gradient took 7.5 ms instead of 1.8. One
-    write per page from this one thread first keeps that out of the split work.
+    write (a page fault), and two threads taking page faults in the same process at once wait for each
+    other. One write per page from this one thread first keeps that out of the split work.
     """
     a = np.zeros(shape, dtype=dtype)
     a.reshape(-1)[:: max(1, _PAGE // a.itemsize)] = 0

@@ -36,19 +36,9 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..autograd import Tensor
-from ..weights.fetch import imagenet_filename
-from ..weights.format import PREPROCESSING, TOP_INPUT, TOP_LAYERS, VGG19_BLOCKS, read_vgg19
-from ..weights.paths import find_weights
+from .architecture import PREPROCESSING, TOP_INPUT, vgg19_layers
 
 POOLINGS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
-
-
-def vgg19_layer_names(include_top=False):
-    """Names of VGG19's layers in order: block1_conv1, block1_conv2, block1_pool, ..., block5_pool[, top]."""
-    names = []
-    for b, (n_convs, _) in enumerate(VGG19_BLOCKS, start=1):
-        names += [f"block{b}_conv{i}" for i in range(1, n_convs + 1)] + [f"block{b}_pool"]
-    return names + (["flatten", *TOP_LAYERS] if include_top else [])
 
 
 class VGG19(nn.Module):
@@ -63,21 +53,20 @@ class VGG19(nn.Module):
         if pooling not in POOLINGS:
             raise ValueError(f"VGG19: pooling must be one of {sorted(POOLINGS)}, got {pooling!r}")
         self.include_top, self.pooling = bool(include_top), pooling
-        self.layer_names = tuple(vgg19_layer_names(include_top))
+        layers = vgg19_layers(include_top)
+        self.layer_names = tuple(name for name, _, _ in layers)
         self.preprocessing = "caffe"
         self.weights_file = None
-        in_channels = 3
-        for b, (n_convs, width) in enumerate(VGG19_BLOCKS, start=1):
-            for i in range(1, n_convs + 1):
-                # the ReLU fused into the convolution, as in Keras's VGG19 (one op instead of two)
-                setattr(self, f"block{b}_conv{i}", nn.Conv2d(in_channels, width, 3, padding=1, activation="relu"))
-                in_channels = width
-            setattr(self, f"block{b}_pool", POOLINGS[pooling](2))
-        if include_top:
-            self.flatten = nn.Flatten()
-            self.fc1 = nn.Linear(int(np.prod(TOP_INPUT)), 4096)
-            self.fc2 = nn.Linear(4096, 4096)
-            self.predictions = nn.Linear(4096, 1000)
+        for name, kind, sizes in layers:
+            if kind == "conv":  # the ReLU fused into the convolution, as in Keras's VGG19 (one op, not two)
+                layer = nn.Conv2d(*sizes, 3, padding=1, activation="relu")
+            elif kind == "pool":
+                layer = POOLINGS[pooling](2)
+            elif kind == "flatten":
+                layer = nn.Flatten()
+            else:
+                layer = nn.Linear(*sizes)
+            setattr(self, name, layer)
         if seed is not None:
             self.init_random(seed)
 
@@ -105,6 +94,8 @@ class VGG19(nn.Module):
         A missing or unexpected layer or a wrong shape raises ``WeightsFormatError`` naming the layer and the
         file, before any parameter is changed. Sets ``preprocessing`` from the file.
         """
+        from ..weights.format import read_vgg19  # here, not at the top: the weights package imports models
+
         path = Path(path)
         return self._set_weights(path, *read_vgg19(path, include_top=self.include_top))
 
@@ -219,6 +210,11 @@ def vgg19(weights=None, pooling="max", include_top=False, seed=0):
     """
     if weights is None:
         return VGG19(include_top, pooling, seed=seed)
+    # imported here, not at the top: the weights package imports the architecture from this package
+    from ..weights.fetch import imagenet_filename
+    from ..weights.format import read_vgg19
+    from ..weights.paths import find_weights
+
     if isinstance(weights, str) and weights == "imagenet":
         names = [imagenet_filename("vgg19", include_top=True)]
         if not include_top:

@@ -6,7 +6,8 @@
 - ``paths.py``: where weight files are looked for and stored;
 - ``__main__.py``: the command line, ``python -m minidl.weights {fetch,convert,info,where}``.
 
-This package needs h5py but not the rest of minidl (and PyTorch only to read a ``.pth`` file).
+This package needs h5py (and PyTorch only to read a ``.pth`` file). VGG19's architecture, which every file
+is checked against, is defined once in ``minidl/models/architecture.py``.
 
 ``minidl.weights.convert`` and ``minidl.weights.fetch`` are the functions (re-exported below); the modules
 of the same names are still importable with ``from minidl.weights.fetch import VGG19_FILES`` and the like.

@@ -29,9 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .format import (
-    PREPROCESSING, TOP_INPUT, TOP_LAYERS, WeightsFormatError, is_minidl_file, vgg19_shapes, write_vgg19,
-)
+from ..models.architecture import PREPROCESSING, TOP_INPUT, TOP_LAYERS, vgg19_shapes
+from .format import WeightsFormatError, is_minidl_file, write_vgg19
 
 KERAS_LICENSE = (
     "CC BY 4.0 (Creative Commons Attribution 4.0 International). Weights released by Karen Simonyan and "

@@ -12,62 +12,24 @@ The file is HDF5 (read with ``h5py``), documented in ``weights/README.md``:
     /fc1/bias               float32 (4096,)          block5_pool flattened in minidl's (C, H, W) order
     /fc2/...  /predictions/...                       only in files "with top"
 
-Every reader goes through ``read_vgg19``, which checks every layer against ``vgg19_shapes`` so a wrong file
-fails loudly with the layer and the file named, instead of producing garbage activations.
+Every reader goes through ``read_vgg19``, which checks every layer against ``vgg19_shapes`` (the network's
+shapes, defined once in ``minidl/models/architecture.py``), so a wrong file fails loudly with the layer and
+the file named, instead of producing garbage activations.
 """
 from pathlib import Path
 
 import numpy as np
 
 from ..fileio import atomic_path
+from ..models.architecture import PREPROCESSING, TOP_LAYERS, vgg19_shapes
 
 FORMAT_VERSION = 1
 ARCH = "vgg19"
-
-# (number of 3×3 convolutions, output channels) of each of VGG19's five blocks.
-VGG19_BLOCKS = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
-TOP_LAYERS = ("fc1", "fc2", "predictions")
-# block5_pool of a 224×224 image is 512 × 7 × 7; the classifier top only works for that size.
-TOP_INPUT = (512, 7, 7)
-
-# How pixels must be prepared for a set of weights (see ``VGG19.preprocess``):
-# - "caffe": the VGG authors' Caffe convention kept by Keras: BGR channel order, 0-255, minus the ImageNet
-#   mean pixel (per channel, in BGR order), no scaling;
-# - "torch": torchvision's convention: RGB in [0, 1], minus mean, divided by std (per channel, RGB order).
-PREPROCESSING = {
-    "caffe": {"channels": "BGR", "scale": 255.0, "mean": (103.939, 116.779, 123.68), "std": (1.0, 1.0, 1.0)},
-    "torch": {"channels": "RGB", "scale": 1.0, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
-}
-
 REQUIRED_ATTRS = ("arch", "format_version", "preprocessing", "source", "license")
 
 
 class WeightsFormatError(ValueError):
     """A weight file does not have the content expected (missing layer, wrong shape, unknown format)."""
-
-
-def vgg19_conv_layers():
-    """[(name, in_channels, out_channels)] of the 16 convolutions, in order: block1_conv1 ... block5_conv4."""
-    layers, in_channels = [], 3
-    for b, (n_convs, width) in enumerate(VGG19_BLOCKS, start=1):
-        for i in range(1, n_convs + 1):
-            layers.append((f"block{b}_conv{i}", in_channels, width))
-            in_channels = width
-    return layers
-
-
-def vgg19_shapes(include_top=False):
-    """{layer name: (kernel shape, bias shape)} in minidl's layout, in network order.
-
-    conv kernels are OIHW (out, in, 3, 3); dense kernels are (out, in), the layout of ``nn.Linear.weight``.
-    """
-    shapes = {name: ((c_out, c_in, 3, 3), (c_out,)) for name, c_in, c_out in vgg19_conv_layers()}
-    if include_top:
-        n_flat = int(np.prod(TOP_INPUT))
-        shapes["fc1"] = ((4096, n_flat), (4096,))
-        shapes["fc2"] = ((4096, 4096), (4096,))
-        shapes["predictions"] = ((1000, 4096), (1000,))
-    return shapes
 
 
 def write_vgg19(path, layers, *, source, preprocessing, license):
