@@ -107,9 +107,10 @@ class Function:
         with no_grad():
             grads = type(self).backward(self, Tensor(g))
         grads = grads if isinstance(grads, tuple) else (grads,)
-        if len(grads) != len(self.inputs):
-            raise RuntimeError(f"{type(self).__name__}.backward returned {len(grads)} gradients for "
-                               f"{len(self.inputs)} inputs of forward: return one per input (None for non-tensors)")
+        n = len(self.inputs)
+        if len(grads) < n or any(x is not None for x in grads[n:]):  # extra Nones are fine, as in PyTorch
+            raise RuntimeError(f"{type(self).__name__}.backward returned {len(grads)} gradients for {n} inputs "
+                               "of forward: return one per input (None for non-tensors)")
         return [None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x) for x in grads]
 
     def save_for_backward(self, *tensors):
