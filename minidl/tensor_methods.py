@@ -76,6 +76,10 @@ class TensorMethods:
             return self
         return ops.Cast.apply(self, dtype=np.dtype(dtype))
 
+    def clone(self):
+        """A copy with its own data, still in the graph (the copy is a Cast to the same dtype)."""
+        return ops.Cast.apply(self, dtype=self.dtype)
+
     def cpu(self):
         return self
 

@@ -67,8 +67,13 @@ def test_cpu_is_accepted_and_cuda_is_refused_in_one_line():
         assert "\n" not in str(e.value)
 
 
-def test_dtype_conversions_keep_the_gradient_flowing():
+def test_dtype_conversions_and_clone_keep_the_gradient_flowing():
     x = minidl.tensor([1.5, 2.5], requires_grad=True)
+    c = x.clone()
+    assert c.data is not x.data and c.grad_fn is not None and c.tolist() == [1.5, 2.5]
+    (c * 3).sum().backward()
+    np.testing.assert_allclose(x.grad, [3.0, 3.0])
+    x.grad = None
     y = x.double()
     assert y.dtype == np.float64 and x.float() is x and x.long().dtype == np.int64
     (y * y).sum().backward()
@@ -389,3 +394,18 @@ def test_pytorch_programs_run_on_minidl_with_only_the_import_changed(program, ar
     # fixed starting weights, no randomness: PyTorch's run takes the same path, up to float32 rounding
     assert _losses(capsys.readouterr().out) == pytest.approx([first, final], rel=1e-4)
     assert torch.__name__ == "torch"
+
+
+def test_as_torch_from_the_command_line():
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    run = subprocess.run([sys.executable, "-m", "minidl.as_torch", str(PROGRAMS / "cosine_by_hand.py")],
+                         capture_output=True, text=True, cwd=root, env={"PYTHONPATH": str(root), "PATH": ""})
+    assert run.returncode == 0, run.stderr
+    first, final = _losses(run.stdout)
+    assert final < 0.1 * first
+    usage = subprocess.run([sys.executable, "-m", "minidl.as_torch"], capture_output=True, text=True, cwd=root,
+                           env={"PYTHONPATH": str(root), "PATH": ""})
+    assert usage.returncode == 1 and "usage: python -m minidl.as_torch program.py" in usage.stderr
