@@ -274,8 +274,8 @@ class TensorMethods:
             raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place operation "
                                f"({what}): update weights inside `with minidl.no_grad():`")
         if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)):
-            raise RuntimeError(f"in-place operation ({what}) on a tensor that is part of the graph: minidl "
-                               f"does not record in-place ops; write y = y {what.strip('=_')} ... instead")
+            raise RuntimeError(f"in-place operation ({what}) on a tensor that is part of the graph: minidl does "
+                               "not record in-place ops; make a new tensor instead (y = y + 1 rather than y += 1)")
         self._version += 1
 
     def __iadd__(self, other):
