@@ -297,6 +297,14 @@ def test_flatten_start_and_end_dim():
     assert repr(nn.Flatten(0, 1)) == "Flatten(start_dim=0, end_dim=1)"
 
 
+def test_flatten_arguments_survive_a_model_file(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 1), nn.Flatten(0, 1))
+    model.save(tmp_path / "m.h5")
+    loaded = nn.load_model(tmp_path / "m.h5")
+    assert (loaded[1].start_dim, loaded[1].end_dim) == (0, 1) and loaded(minidl.ones(5, 3)).shape == (5,)
+    assert nn.Flatten().get_config() == {} and nn.Flatten(end_dim=2).get_config() == {"end_dim": 2}
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_loss_modules_match_pytorch(reduction):
     torch = pytest.importorskip("torch")

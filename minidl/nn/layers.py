@@ -53,6 +53,11 @@ class Flatten(Module):
     def forward(self, x):
         return x.flatten(self.start_dim, self.end_dim)
 
+    def get_config(self):
+        # the defaults are left out: files saved before Flatten took arguments read {} and mean the same
+        changed = {"start_dim": self.start_dim != 1, "end_dim": self.end_dim != -1}
+        return {name: getattr(self, name) for name, differs in changed.items() if differs}
+
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
