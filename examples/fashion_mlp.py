@@ -97,7 +97,7 @@ def pick_examples(probs, labels, count=15, wrong=5, seed=0):
 def run_single(args, train_data, test_data, test_images):
     minidl.manual_seed(args.seed)
     model = build_model(args.hidden)
-    n_params = sum(p.size for p in model.parameters())
+    n_params = sum(p.numel() for p in model.parameters())
     print(f"model: 784 -> {' -> '.join(map(str, args.hidden))} -> 10 ({n_params:,} parameters), "
           f"{args.optimizer} lr={args.lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}")
     start = time.perf_counter()
@@ -145,7 +145,7 @@ def run_sweep(args, train_data, test_data):
             start = time.perf_counter()
             history, _ = train(model, train_data, test_data, epochs=args.epochs, batch_size=args.batch_size,
                                lr=args.lr, optimizer=args.optimizer, seed=args.seed, verbose=False)
-            results.append(dict(depth=depth, width=width, parameters=int(sum(p.size for p in model.parameters())),
+            results.append(dict(depth=depth, width=width, parameters=int(sum(p.numel() for p in model.parameters())),
                                 test_accuracy=history[-1]["test_accuracy"], train_accuracy=history[-1]["train_accuracy"],
                                 seconds=time.perf_counter() - start))
             r = results[-1]

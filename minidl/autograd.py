@@ -5,9 +5,10 @@ Read this file first. The whole idea of backpropagation fits in it:
 1. Every operation on tensors is a ``Function`` with a ``forward`` (arrays in, array out) and a ``backward``
    (the gradient of the loss with respect to the output in, the gradients with respect to each input out:
    the chain rule, one op at a time). The ops themselves live in ``ops.py``, ``functional.py`` and
-   ``textbook/``.
+   ``textbook/``; ``Tensor``'s methods that call them, in ``tensor_methods.py``.
 2. ``Function.apply`` runs ``forward`` and, when some input requires a gradient, remembers the function in
-   the output's ``_ctx``. Following ``_ctx.inputs`` from any tensor walks back through the graph that made it.
+   the output's ``_ctx`` (PyTorch calls it ``grad_fn``). Following ``_ctx.inputs`` from any tensor walks
+   back through the graph that made it.
 3. ``Tensor.backward`` sorts that graph (``graph_order``) so that each tensor comes after every tensor
    computed from it (reverse topological order), then walks it once, calling each function's ``backward``
    and summing the gradients that reach a tensor along different paths (a tensor used twice gets two
@@ -18,6 +19,7 @@ gradients only (no grad-of-grad). That is a deliberate choice: it keeps each bac
 and avoids building a second graph on every step.
 """
 import contextlib
+import inspect
 
 import numpy as np
 
@@ -40,33 +42,52 @@ def is_grad_enabled():
 
 
 class Function:
-    """One differentiable operation. Subclasses define ``forward`` and ``backward`` side by side.
+    """One differentiable operation, written in either of two ways; ``apply`` runs both.
 
-    ``forward(*arrays, **options)`` receives the inputs' ``.data`` (``None`` stays ``None``, e.g. a missing
-    bias) and returns the output array; it may save on ``self`` whatever ``backward`` will need.
-    ``backward(grad)`` receives dL/dy for the output y and returns one gradient per input, each of that
-    input's shape (or ``None`` where no gradient is wanted). ``self.needs_input_grad[i]`` tells whether
-    input ``i`` needs one, so a backward can skip work nobody asked for, and a forward can skip saving what
-    no backward will read (under ``no_grad`` every entry is False).
+    minidl's ops (``ops.py``, ``functional.py``) use the array way: ``forward(self, *arrays, **options)``
+    receives the inputs' ``.data`` (``None`` stays ``None``, e.g. a missing bias) and returns the output
+    array, saving on ``self`` what ``backward(self, g)`` needs; ``backward`` gets dL/dy as an array and
+    returns one array per input, of that input's shape (or ``None`` where no gradient is wanted).
+
+    PyTorch's way works too, as its tutorials write it: a ``@staticmethod forward(ctx, *args)`` receiving
+    Tensors (run without recording), ``ctx.save_for_backward(t, ...)``, and a ``@staticmethod
+    backward(ctx, grad_output)`` that reads ``ctx.saved_tensors`` and returns Tensors. In both ways the
+    context is the Function object itself, which is also the output's ``grad_fn``.
+    ``needs_input_grad[i]`` tells whether input ``i`` needs a gradient (all False under ``no_grad``), so a
+    backward can skip work nobody asked for and a forward can skip saving what no backward will read.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.ctx_style = isinstance(inspect.getattr_static(cls, "forward"), staticmethod)
 
     @classmethod
     def apply(cls, *inputs, **options):
         """Run the op on tensors and record it in the graph (unless inside ``no_grad``)."""
-        tensors = [x if x is None or isinstance(x, Tensor) else _constant(x, inputs) for x in inputs]
         fn = cls()
-        fn.needs_input_grad = tuple(_grad_enabled and t is not None and t.requires_grad for t in tensors)
-        arrays = [None if t is None else t.data for t in tensors]
-        try:
-            out = fn.forward(*arrays, **options)
-        except ValueError as e:
-            shapes = ", ".join("None" if a is None else str(a.shape) for a in arrays)
-            raise ValueError(f"{cls.__name__}: {e} (input shapes: {shapes})") from None
+        if cls.ctx_style:
+            tensors = [x if isinstance(x, Tensor) else None for x in inputs]
+            fn.needs_input_grad = tuple(_grad_enabled and t is not None and t.requires_grad for t in tensors)
+            with no_grad():  # the forward's own tensor ops are not part of the graph
+                out = cls.forward(fn, *inputs, **options)
+            if not isinstance(out, Tensor):
+                raise TypeError(f"{cls.__name__}.forward must return one Tensor, got {type(out).__name__}")
+            out = out.data
+        else:
+            tensors = [x if x is None or isinstance(x, Tensor) else _constant(x, inputs) for x in inputs]
+            fn.needs_input_grad = tuple(_grad_enabled and t is not None and t.requires_grad for t in tensors)
+            arrays = [None if t is None else t.data for t in tensors]
+            try:
+                out = fn.forward(*arrays, **options)
+            except ValueError as e:
+                shapes = ", ".join("None" if a is None else str(a.shape) for a in arrays)
+                raise ValueError(f"{cls.__name__}: {e} (input shapes: {shapes})") from None
         result = Tensor(out)
         if any(fn.needs_input_grad):
             result.requires_grad = True
             result._ctx = fn
             fn.inputs = tensors
+            fn.input_versions = [None if t is None else t._version for t in tensors]
         return result
 
     def forward(self, *arrays, **options):
@@ -74,6 +95,49 @@ class Function:
 
     def backward(self, grad):
         raise NotImplementedError
+
+    def input_grads(self, g):
+        """dL/d(each input) from dL/dy = g, as arrays, whichever way the op was written. Refuses when an
+        input was changed in place since the forward: the saved values no longer match it."""
+        if not self.ctx_style:
+            for i, (t, version) in enumerate(zip(self.inputs, self.input_versions)):
+                if t is not None and t._version != version:
+                    raise _modified_error(self, i)
+            return self.backward(g)
+        with no_grad():
+            grads = type(self).backward(self, Tensor(g))
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        n = len(self.inputs)
+        if len(grads) < n or any(x is not None for x in grads[n:]):  # extra Nones are fine, as in PyTorch
+            raise RuntimeError(f"{type(self).__name__}.backward returned {len(grads)} gradients for {n} inputs "
+                               "of forward: return one per input (None for non-tensors)")
+        return [None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x) for x in grads]
+
+    def save_for_backward(self, *tensors):
+        self._saved = [(t, None if t is None else t._version) for t in tensors]
+
+    @property
+    def saved_tensors(self):
+        for t, version in self._saved:
+            if t is not None and t._version != version:
+                raise _modified_error(self, None)
+        return tuple(t for t, _ in self._saved)
+
+    @property
+    def next_functions(self):
+        """PyTorch's view of the graph: for each input, (the node its gradient goes to, 0). That node is
+        the input's ``grad_fn``, an ``AccumulateGrad`` for a leaf that requires grad, or None."""
+        if self.released:
+            raise GraphFreedError("next_functions: backward() has freed this part of the graph "
+                                  "(backward(retain_graph=True) keeps it)")
+        return tuple((None if t is None or not t.requires_grad else t.grad_fn or AccumulateGrad(t), 0)
+                     for t in self.inputs)
+
+    def name(self):
+        return f"{type(self).__name__}Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
 
     def release(self):
         """Drop the saved arrays and the links to the inputs, so memory is freed after backward."""
@@ -83,6 +147,25 @@ class Function:
     @property
     def released(self):
         return getattr(self, "inputs", None) is None
+
+
+class AccumulateGrad:
+    """Where ``next_functions`` ends: the gradient is added to ``variable.grad`` (as named in PyTorch)."""
+
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
+
+
+def _modified_error(fn, i):
+    which = "a saved tensor" if i is None else f"input {i}"
+    return RuntimeError(f"one of the variables needed for gradient computation has been modified by an in-place "
+                        f"operation: {which} of {fn.name()} changed after the forward pass (its version counter "
+                        "moved on); compute a new tensor (y = y + 1) instead of changing it in place")
 
 
 class GraphFreedError(RuntimeError):
@@ -129,7 +212,12 @@ def _constant(value, inputs):
     return Tensor(value)
 
 
-class Tensor:
+# The PyTorch-named methods (operators, reductions, shapes, in-place ops) are in tensor_methods.py; it
+# imports ops.py, whose ops subclass Function, so it comes after Function and before Tensor.
+from .tensor_methods import TensorMethods  # noqa: E402
+
+
+class Tensor(TensorMethods):
     """An n-dimensional array that remembers how it was computed, so gradients can flow back through it.
 
     ``data`` is the ``np.ndarray``; ``grad`` is filled by ``backward`` (on leaves, and on any tensor that
@@ -157,21 +245,11 @@ class Tensor:
         self.name = name
         self._ctx = None  # the Function that produced this tensor (None for leaves)
         self._retain_grad = False
+        self._version = 0  # bumped by every in-place change (tensor_methods.py), checked by backward
 
-    # --- array-like surface -------------------------------------------------------------------------
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
-
-    def __len__(self):
-        return len(self.data)
-
-    def numpy(self):
-        return self.data
-
-    def item(self):
-        return self.data.item()
 
     def detach(self):
         """A new leaf tensor sharing this one's data, cut off from the graph."""
@@ -180,6 +258,11 @@ class Tensor:
     @property
     def is_leaf(self):
         return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        """The Function that made this tensor (PyTorch's name for ``_ctx``); None for a leaf."""
+        return self._ctx
 
     def retain_grad(self):
         """Also keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
@@ -194,7 +277,7 @@ class Tensor:
         self.grad = None
 
     def __repr__(self):
-        extra = ", requires_grad=True" if self.requires_grad else ""
+        extra = f", grad_fn={self._ctx}" if self._ctx else ", requires_grad=True" if self.requires_grad else ""
         name = f", name={self.name!r}" if self.name else ""
         return f"Tensor({self.data!r}{extra}{name})"
 
@@ -236,96 +319,12 @@ class Tensor:
                 continue
             fn = t._ctx
             # the chain rule for one op: dL/d(input) from dL/d(output), added to what the input already got
-            for inp, needs, ig in zip(fn.inputs, fn.needs_input_grad, fn.backward(g)):
+            for inp, needs, ig in zip(fn.inputs, fn.needs_input_grad, fn.input_grads(g)):
                 if needs and ig is not None:
                     # not in place: `ig` may be the very array another input also received
                     grads[id(inp)] = ig if id(inp) not in grads else grads[id(inp)] + ig
             if not retain_graph:
                 fn.release()
-
-    # --- operators: each is a Function in ops.py ----------------------------------------------------
-    def __add__(self, other):
-        return ops.Add.apply(self, other)
-
-    def __radd__(self, other):
-        return ops.Add.apply(other, self)
-
-    def __sub__(self, other):
-        return ops.Sub.apply(self, other)
-
-    def __rsub__(self, other):
-        return ops.Sub.apply(other, self)
-
-    def __mul__(self, other):
-        return ops.Mul.apply(self, other)
-
-    def __rmul__(self, other):
-        return ops.Mul.apply(other, self)
-
-    def __truediv__(self, other):
-        return ops.Div.apply(self, other)
-
-    def __rtruediv__(self, other):
-        return ops.Div.apply(other, self)
-
-    def __neg__(self):
-        return ops.Neg.apply(self)
-
-    def __pow__(self, exponent):
-        if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
-            raise TypeError("Tensor ** x supports a scalar exponent only")
-        return ops.Pow.apply(self, exponent=float(exponent))
-
-    def __matmul__(self, other):
-        return ops.MatMul.apply(self, other)
-
-    def __rmatmul__(self, other):
-        return ops.MatMul.apply(other, self)
-
-    def __getitem__(self, index):
-        return ops.GetItem.apply(self, index=index)
-
-    def sum(self, axis=None, keepdims=False):
-        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return ops.Reshape.apply(self, shape=shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return ops.Transpose.apply(self, axes=axes or None)
-
-    @property
-    def T(self):
-        return self.transpose()
-
-    def exp(self):
-        return ops.Exp.apply(self)
-
-    def log(self):
-        return ops.Log.apply(self)
-
-    def sqrt(self):
-        return ops.Sqrt.apply(self)
-
-    def relu(self):
-        return functional.relu(self)
-
-    def sigmoid(self):
-        return functional.sigmoid(self)
-
-    def tanh(self):
-        return functional.tanh(self)
-
 
 def _accumulate_grad(t, g, kept):
     """t.grad += g, keeping ``g`` itself as t.grad when that is safe.
@@ -341,7 +340,3 @@ def _accumulate_grad(t, g, kept):
     else:
         t.grad = g.astype(t.dtype, copy=True)
     kept.add(id(t.grad))
-
-
-# ops.py and functional.py subclass Function and build Tensors, so they are imported once both exist.
-from . import functional, ops  # noqa: E402

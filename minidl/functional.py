@@ -79,14 +79,15 @@ class LogSoftmax(Function):
 
 
 class CrossEntropy(Function):
-    """L = -(1/N) Σ_n log softmax(z_n)[t_n] for logits z (N, C) and integer labels t (N,).
+    """L = -(1/N) Σ_n log softmax(z_n)[t_n] for logits z (N, C) and integer labels t (N,) (``reduction``
+    "sum" drops the 1/N, "none" returns the N terms).
 
     Fusing log-softmax with the loss gives the famous simple gradient
         dL/dz = (softmax(z) - onehot(t)) / N   (times the incoming g, a scalar),
     and avoids ever taking the log of a probability that underflowed to 0.
     """
 
-    def forward(self, logits, labels):
+    def forward(self, logits, labels, reduction="mean"):
         if logits.ndim != 2 or labels.shape != (logits.shape[0],):
             raise ValueError(f"cross_entropy expects logits (N, C) and labels (N,), got {logits.shape} and {labels.shape}")
         if labels.dtype.kind not in "iu":
@@ -96,28 +97,34 @@ class CrossEntropy(Function):
             raise ValueError(f"cross_entropy: labels must lie in [0, {c - 1}], got values from {labels.min()} to {labels.max()}")
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        self.log_probs, self.labels = log_probs, labels
-        return np.asarray(-log_probs[np.arange(n), labels].mean(), dtype=logits.dtype)
+        self.log_probs, self.labels, self.reduction = log_probs, labels, reduction
+        losses = -log_probs[np.arange(n), labels]
+        return losses if reduction == "none" else np.asarray(getattr(losses, reduction)(), dtype=logits.dtype)
 
     def backward(self, g):
         n = len(self.labels)
         dz = np.exp(self.log_probs)
         dz[np.arange(n), self.labels] -= 1
-        dz *= g / n
+        # "none": one g per sample; "sum": the same g for all; "mean": each sample counts 1/n
+        dz *= g[:, None] if self.reduction == "none" else g / n if self.reduction == "mean" else g
         return dz, None
 
 
 class MSELoss(Function):
-    """L = (1/n) Σ (a - b)², n the number of elements.   dL/da = 2 g (a - b) / n,  dL/db = -dL/da."""
+    """L = (1/n) Σ (a - b)² over the n elements ("mean"), or Σ (a - b)² ("sum"), or (a - b)² itself ("none").
 
-    def forward(self, a, b):
+        dL/da = 2 g ⊙ (a - b) (/ n for "mean"),   dL/db = -dL/da
+    """
+
+    def forward(self, a, b, reduction="mean"):
         if a.shape != b.shape:
             raise ValueError(f"mse_loss: shapes {a.shape} and {b.shape} differ")
-        self.diff = a - b
-        return np.asarray(np.mean(self.diff * self.diff), dtype=self.diff.dtype)
+        self.diff, self.reduction = a - b.astype(a.dtype, copy=False), reduction  # an integer target counts as a's dtype
+        squares = self.diff * self.diff
+        return squares if reduction == "none" else np.asarray(getattr(squares, reduction)(), dtype=a.dtype)
 
     def backward(self, g):
-        da = self.diff * (2 * g / self.diff.size)
+        da = self.diff * (2 * g / (self.diff.size if self.reduction == "mean" else 1))
         return da, -da if self.needs_input_grad[1] else None
 
 
@@ -170,23 +177,31 @@ def tanh(x):
     return Tanh.apply(x)
 
 
-def softmax(x, axis=-1):
-    return Softmax.apply(x, axis=axis)
+def softmax(x, dim=-1):
+    return Softmax.apply(x, axis=dim)
 
 
-def log_softmax(x, axis=-1):
-    return LogSoftmax.apply(x, axis=axis)
+def log_softmax(x, dim=-1):
+    return LogSoftmax.apply(x, axis=dim)
 
 
-def cross_entropy(logits, labels):
-    """Mean cross-entropy between logits (N, C) and integer labels (N,); labels never need grad."""
+def _check_reduction(reduction):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def cross_entropy(logits, labels, reduction="mean"):
+    """Cross-entropy between logits (N, C) and integer labels (N,), averaged over the N samples (``reduction``:
+    "mean", "sum" or "none"); labels never need grad."""
     if not isinstance(labels, Tensor):
         labels = Tensor(np.asarray(labels))  # an int array stays int (only Python lists become float32)
-    return CrossEntropy.apply(logits, labels)
+    return CrossEntropy.apply(logits, labels, reduction=_check_reduction(reduction))
 
 
-def mse_loss(a, b):
-    return MSELoss.apply(a, b)
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error between two tensors of one shape (``reduction``: "mean", "sum" or "none")."""
+    return MSELoss.apply(input, target, reduction=_check_reduction(reduction))
 
 
 def linear(x, weight, bias=None):

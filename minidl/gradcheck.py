@@ -50,7 +50,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             err = np.abs(analytic - numeric)
             worst = np.unravel_index(np.argmax(np.where(bad, err, -1)), x.shape)
             raise GradcheckError(
-                f"gradcheck failed for input {i} (shape {x.shape}): {int(bad.sum())} of {x.size} entries disagree; "
+                f"gradcheck failed for input {i} (shape {x.shape}): {int(bad.sum())} of {x.numel()} entries disagree; "
                 f"worst at index {tuple(int(j) for j in worst)}: analytic {analytic[worst]:.8g}, "
                 f"numeric {numeric[worst]:.8g}, difference {err[worst]:.3g} (atol {atol}, rtol {rtol})"
             )

@@ -84,14 +84,25 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """y = x^p for a constant scalar p.   dL/dx = g ⊙ p x^(p-1)."""
+    """y = x^p, p a number or a tensor (broadcast against x).
 
-    def forward(self, x, exponent):
-        self.x, self.p = x, exponent
-        return x**exponent
+        dL/dx = g ⊙ p x^(p-1)        dL/dp = g ⊙ y ⊙ ln x   (only where p needs a gradient)
+    """
+
+    def forward(self, x, p):
+        if p.dtype.kind in "iub" and x.dtype.kind == "f":  # PyTorch keeps x's float dtype; NumPy would widen
+            p = p.astype(x.dtype)
+        self.x, self.p = x, p
+        self.y = x**p
+        return self.y
 
     def backward(self, g):
-        return (g * self.p * self.x ** (self.p - 1),)
+        dx = unbroadcast(g * self.p * self.x ** (self.p - 1), self.x.shape)
+        dp = None
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):  # ln x of x ≤ 0: nan, as in PyTorch
+                dp = unbroadcast(g * self.y * np.log(self.x), self.p.shape)
+        return dx, dp
 
 
 class Exp(Function):
@@ -254,3 +265,69 @@ class GetItem(Function):
         dx = np.zeros(self.x_shape, dtype=self.x_dtype)
         np.add.at(dx, self.index, g)
         return (dx,)
+
+
+class Sin(Function):
+    """y = sin x.   dL/dx = g ⊙ cos x."""
+
+    def forward(self, x):
+        self.x = x
+        return np.sin(x)
+
+    def backward(self, g):
+        return (g * np.cos(self.x),)
+
+
+class Cos(Function):
+    """y = cos x.   dL/dx = -g ⊙ sin x."""
+
+    def forward(self, x):
+        self.x = x
+        return np.cos(x)
+
+    def backward(self, g):
+        return (-g * np.sin(self.x),)
+
+
+class Abs(Function):
+    """y = |x|.   dL/dx = g ⊙ sign(x)  (0 at x = 0, as in PyTorch)."""
+
+    def forward(self, x):
+        self.x = x
+        return np.abs(x)
+
+    def backward(self, g):
+        return (g * np.sign(self.x),)
+
+
+class Clamp(Function):
+    """y = min(max(x, low), high) (a missing bound is no bound).   dL/dx = g where low ≤ x ≤ high, else 0."""
+
+    def forward(self, x, low=None, high=None):
+        self.inside = (x >= (-np.inf if low is None else low)) & (x <= (np.inf if high is None else high))
+        return np.clip(x, low, high)
+
+    def backward(self, g):
+        return (g * self.inside,)
+
+
+class Cat(Function):
+    """y = the inputs joined along ``dim``.   dL/d(input i) = the slice of g where input i was placed."""
+
+    def forward(self, *arrays, dim=0):
+        self.dim, self.ends = dim, np.cumsum([a.shape[dim] for a in arrays])
+        return np.concatenate(arrays, axis=dim)
+
+    def backward(self, g):
+        return tuple(np.split(g, self.ends[:-1], axis=self.dim))
+
+
+class Cast(Function):
+    """y = x converted to ``dtype``.   dL/dx = g converted back to x's dtype."""
+
+    def forward(self, x, dtype):
+        self.x_dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g):
+        return (g.astype(self.x_dtype),)

@@ -1,19 +1,20 @@
-"""Optimizers: ``SGD`` (with momentum) and ``Adam``, with PyTorch's names and update rules.
+"""Optimizers: ``SGD`` (with momentum), ``Adam``, ``RMSprop`` and ``Adagrad``, with PyTorch's names and rules.
 
-Each ``step()`` updates the parameters' arrays in place. The state (momentum buffers, Adam's moments) and
-one scratch array per parameter are allocated once, on the first step; after that a step allocates
-nothing parameter-sized, because for a small model the optimizer is a large share of the training time.
+Each ``step()`` updates the parameters' arrays in place. For SGD and Adam, the ones minidl's examples
+train with, the state (momentum buffers, Adam's moments) and one scratch array per parameter are allocated
+once, on the first step; after that a step allocates nothing parameter-sized, because for a small model
+the optimizer is a large share of the training time. RMSprop and Adagrad are written plainly.
 """
 import math
 
 import numpy as np
 
+from .autograd import Tensor
+
 
 class Optimizer:
     def __init__(self, params, lr):
-        self.params = list(params)
-        if not self.params:
-            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        self.params = _trainable(params, type(self).__name__)
         if lr <= 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
         self.lr = lr
@@ -30,12 +31,35 @@ class Optimizer:
                 if self.state[i] is None:
                     self.state[i] = self.init_state(p)
                 self.update(p.data, p.grad, self.state[i])
+                p._version += 1  # an in-place change: a graph recorded before the step may not backward
 
     def init_state(self, p):
         raise NotImplementedError
 
     def update(self, param, grad, state):
         raise NotImplementedError
+
+
+def _trainable(params, who):
+    """The list of tensors to train, or a one-line error for each way of handing an optimizer nothing to train."""
+    hint = "pass model.parameters()"
+    if hasattr(params, "parameters") or isinstance(params, Tensor):
+        what = "a single tensor" if isinstance(params, Tensor) else f"the model ({type(params).__name__}) itself"
+        raise TypeError(f"{who} needs an iterable of parameter tensors, got {what}: {hint}")
+    params = list(params)
+    if not params:
+        raise ValueError(f"{who} got an empty parameter list (a generator such as model.named_parameters() "
+                         f"is empty once read: call it again); {hint}")
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{who} can only train tensors, but parameter {i} is a {type(p).__name__}: {hint}")
+        if not p.is_leaf:
+            raise ValueError(f"{who} can't train a non-leaf tensor (parameter {i}, computed by {p.grad_fn}): "
+                             "train the leaf tensors it was computed from")
+    if not any(p.requires_grad for p in params):
+        raise ValueError(f"{who}: none of the {len(params)} tensors requires grad, so nothing would be trained; "
+                         f"{hint} (or unfreeze with requires_grad_())")
+    return params
 
 
 class SGD(Optimizer):
@@ -126,3 +150,66 @@ class Adam(Optimizer):
         np.divide(m, s, out=s)
         s *= self.lr * c / (1 - b1**self.t)
         param -= s
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture notes; PyTorch's formulation): divide each step by a running RMS of g.
+
+        g ← g + λ θ                       (weight_decay λ)
+        v ← α v + (1 - α) g²              (running mean of g², alpha α)
+        d ← √v + ε                        (centered: √(v - ḡ²) + ε, ḡ ← α ḡ + (1 - α) g the running mean of g)
+        θ ← θ - lr · g / d                (momentum μ: b ← μ b + g / d,  θ ← θ - lr · b)
+    """
+
+    def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+        super().__init__(params, lr)
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        self.momentum, self.centered = momentum, centered
+
+    def init_state(self, p):
+        zeros = lambda: np.zeros_like(p.data)  # noqa: E731
+        return {"v": zeros(), "mean": zeros() if self.centered else None, "buffer": zeros() if self.momentum else None}
+
+    def update(self, param, grad, state):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        v, a = state["v"], self.alpha
+        v *= a
+        v += (1 - a) * grad * grad
+        if self.centered:
+            state["mean"] *= a
+            state["mean"] += (1 - a) * grad
+            d = np.sqrt(v - state["mean"] ** 2) + self.eps
+        else:
+            d = np.sqrt(v) + self.eps
+        if self.momentum:
+            b = state["buffer"]
+            b *= self.momentum
+            b += grad / d
+            param -= self.lr * b
+        else:
+            param -= self.lr * grad / d
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al., 2011): each weight's step shrinks with the sum of its squared gradients.
+
+        g ← g + λ θ                                  (weight_decay λ)
+        s ← s + g²                                   (s starts at initial_accumulator_value)
+        θ ← θ - lr_t · g / (√s + ε),   lr_t = lr / (1 + (t - 1) · lr_decay),  t this parameter's step count
+    """
+
+    def __init__(self, params, lr=0.01, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+        super().__init__(params, lr)
+        self.lr_decay, self.weight_decay, self.eps = lr_decay, weight_decay, eps
+        self.initial_accumulator_value = initial_accumulator_value
+
+    def init_state(self, p):
+        return {"sum": np.full_like(p.data, self.initial_accumulator_value), "t": 0}
+
+    def update(self, param, grad, state):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        state["t"] += 1
+        state["sum"] += grad * grad
+        param -= self.lr / (1 + (state["t"] - 1) * self.lr_decay) * grad / (np.sqrt(state["sum"]) + self.eps)

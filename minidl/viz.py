@@ -223,7 +223,7 @@ def _tensor_node(t, node_id, kind, name):
     lines = []
     if name is not None:
         lines.append(str(name))
-    elif kind == "constant" and t.size == 1:
+    elif kind == "constant" and t.numel() == 1:
         lines.append(f"{t.data.item():.4g}")  # a Python number that met a tensor, e.g. the 2 in x * 2
     lines.append(f"{_shape_text(shape)} {dtype}")
     grad_norm = None

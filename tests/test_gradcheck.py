@@ -40,6 +40,12 @@ def away_from_zero(*shape):
     return np.where(np.abs(x) < 0.1, 0.5, x)
 
 
+def away_from_bounds(*shape):
+    """For clamp(-0.5, 0.5): no input within the finite-difference step of either bound."""
+    x = randn(*shape)
+    return np.where(np.abs(np.abs(x) - 0.5) < 0.1, 0.2, x)
+
+
 labels = np.array([0, 2, 1, 2, 0])
 
 CASES = {
@@ -53,7 +59,12 @@ CASES = {
     ops.Mul: [(lambda a, b: a * b, [randn(3, 4), randn(4)]), (lambda a: a * 3.0, [randn(2, 3)])],
     ops.Div: [(lambda a, b: a / b, [randn(3, 4), positive(3, 1)]), (lambda a: 1.0 / a, [positive(4)])],
     ops.Neg: [(lambda a: -a, [randn(3, 2)])],
-    ops.Pow: [(lambda a: a**3, [randn(3, 2)]), (lambda a: a**-0.5, [positive(4)])],
+    ops.Pow: [
+        (lambda a: a**3, [randn(3, 2)]),
+        (lambda a: a**-0.5, [positive(4)]),
+        (lambda a, p: a**p, [positive(3, 4), randn(4)]),  # a tensor exponent, broadcast: both gradients
+        (lambda p: 2.0**p, [randn(3)]),  # a number raised to a tensor
+    ],
     ops.Exp: [(lambda a: a.exp(), [randn(3, 2)])],
     ops.Log: [(lambda a: a.log(), [positive(3, 2)])],
     ops.Sqrt: [(lambda a: a.sqrt(), [positive(3, 2)])],
@@ -66,28 +77,59 @@ CASES = {
     ],
     ops.Sum: [
         (lambda a: a.sum(), [randn(3, 4)]),
-        (lambda a: a.sum(axis=1), [randn(3, 4)]),
-        (lambda a: a.sum(axis=(0, 2), keepdims=True), [randn(2, 3, 4)]),
+        (lambda a: a.sum(1), [randn(3, 4)]),
+        (lambda a: a.sum(dim=(0, 2), keepdim=True), [randn(2, 3, 4)]),
+        (lambda a: a.sum(axis=0, keepdims=True), [randn(2, 3)]),  # NumPy's keywords, accepted as by PyTorch
     ],
-    ops.Mean: [(lambda a: a.mean(), [randn(3, 4)]), (lambda a: a.mean(axis=-1, keepdims=True), [randn(3, 4)])],
+    ops.Mean: [(lambda a: a.mean(), [randn(3, 4)]), (lambda a: a.mean(dim=-1, keepdim=True), [randn(3, 4)])],
     ops.Max: [
         (lambda a: a.max(), [distinct(3, 4)]),
-        (lambda a: a.max(axis=0), [distinct(3, 4)]),
-        (lambda a: a.max(axis=1, keepdims=True), [distinct(2, 3, 4)]),
+        (lambda a: a.max(dim=0).values, [distinct(3, 4)]),
+        (lambda a: a.max(1, keepdim=True)[0], [distinct(2, 3, 4)]),
+        (lambda a: a.min(dim=-1).values, [distinct(3, 4)]),  # min x = -max(-x)
     ],
-    ops.Reshape: [(lambda a: a.reshape(6, 2), [randn(3, 4)]), (lambda a: a.reshape((2, -1)), [randn(3, 4)])],
-    ops.Transpose: [(lambda a: a.T, [randn(3, 4)]), (lambda a: a.transpose(2, 0, 1), [randn(2, 3, 4)])],
+    ops.Reshape: [
+        (lambda a: a.reshape(6, 2), [randn(3, 4)]),
+        (lambda a: a.reshape((2, -1)), [randn(3, 4)]),
+        (lambda a: a.view(-1, 2).unsqueeze(0).squeeze().flatten(), [randn(3, 4)]),  # PyTorch's shape names
+    ],
+    ops.Transpose: [
+        (lambda a: a.T, [randn(3, 4)]),
+        (lambda a: a.permute(2, 0, 1), [randn(2, 3, 4)]),
+        (lambda a: a.transpose(0, 2), [randn(2, 3, 4)]),  # swaps two dimensions, as in PyTorch
+    ],
     ops.GetItem: [
         (lambda a: a[1:, ::2], [randn(3, 4)]),
         (lambda a: a[np.array([0, 2, 0])], [randn(3, 4)]),  # a repeated row gets both gradients
     ],
+    ops.Sin: [(lambda a: a.sin(), [randn(3, 4)])],
+    ops.Cos: [(lambda a: minidl.cos(a), [randn(3, 4)])],
+    ops.Abs: [(lambda a: a.abs(), [away_from_zero(3, 4)])],  # |x| has a kink at 0
+    ops.Clamp: [
+        (lambda a: a.clamp(-0.5, 0.5), [away_from_bounds(3, 4)]),
+        (lambda a: a.clamp(min=0.5), [away_from_bounds(3, 4)]),
+    ],
+    ops.Cat: [
+        (lambda a, b: minidl.cat([a, b], dim=1), [randn(3, 2), randn(3, 4)]),
+        (lambda a, b: minidl.stack([a, b], dim=-1), [randn(3, 2), randn(3, 2)]),
+    ],
+    # float64 -> 80-bit long double -> back: exact both ways, so finite differences stay meaningful
+    ops.Cast: [(lambda a: a.to(np.longdouble), [randn(3)])],
     F.ReLU: [(F.relu, [away_from_zero(3, 4)])],
     F.Sigmoid: [(F.sigmoid, [randn(3, 4)])],
     F.Tanh: [(F.tanh, [randn(3, 4)])],
-    F.Softmax: [(F.softmax, [randn(3, 4)]), (lambda a: F.softmax(a, axis=0), [randn(3, 4)])],
-    F.LogSoftmax: [(F.log_softmax, [randn(3, 4)]), (lambda a: F.log_softmax(a, axis=0), [randn(3, 4)])],
-    F.CrossEntropy: [(lambda z: F.cross_entropy(z, labels), [randn(5, 3)])],
-    F.MSELoss: [(F.mse_loss, [randn(3, 4), randn(3, 4)])],
+    F.Softmax: [(F.softmax, [randn(3, 4)]), (lambda a: F.softmax(a, dim=0), [randn(3, 4)])],
+    F.LogSoftmax: [(F.log_softmax, [randn(3, 4)]), (lambda a: F.log_softmax(a, dim=0), [randn(3, 4)])],
+    F.CrossEntropy: [
+        (lambda z: F.cross_entropy(z, labels), [randn(5, 3)]),
+        (lambda z: F.cross_entropy(z, labels, reduction="sum"), [randn(5, 3)]),
+        (lambda z: F.cross_entropy(z, labels, reduction="none"), [randn(5, 3)]),
+    ],
+    F.MSELoss: [
+        (F.mse_loss, [randn(3, 4), randn(3, 4)]),
+        (lambda a, b: F.mse_loss(a, b, reduction="sum"), [randn(3, 4), randn(3, 4)]),
+        (lambda a, b: F.mse_loss(a, b, reduction="none"), [randn(3, 4), randn(3, 4)]),
+    ],
     F.Linear: [
         (F.linear, [randn(5, 4), randn(3, 4), randn(3)]),
         (F.linear, [randn(2, 5, 4), randn(3, 4), randn(3)]),  # extra leading axis

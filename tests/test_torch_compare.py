@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import minidl
 from minidl import Tensor
 from minidl import functional as F
 from tests.test_gradcheck import distinct
@@ -28,9 +29,9 @@ PAIRS = {
     "matmul_vector": (lambda a, b: a @ b, lambda a, b: a @ b, [(2, 3, 4), (4,)]),
     "sum_axis": (lambda a: a.sum(axis=1, keepdims=True), lambda a: a.sum(dim=1, keepdim=True), [(3, 4)]),
     "mean": (lambda a: a.mean(axis=0), lambda a: a.mean(dim=0), [(3, 4)]),
-    "max": (lambda a: a.max(axis=1), lambda a: a.max(dim=1).values, ["distinct(3, 4)"]),
+    "max": (lambda a: a.max(dim=1).values, lambda a: a.max(dim=1).values, ["distinct(3, 4)"]),
     "reshape": (lambda a: a.reshape(4, 3), lambda a: a.reshape(4, 3), [(3, 4)]),
-    "transpose": (lambda a: a.transpose(1, 2, 0), lambda a: a.permute(1, 2, 0), [(2, 3, 4)]),
+    "permute": (lambda a: a.permute(1, 2, 0), lambda a: a.permute(1, 2, 0), [(2, 3, 4)]),
     "getitem": (lambda a: a[1:, ::2], lambda a: a[1:, ::2], [(3, 4)]),
     "relu": (F.relu, TF.relu, [(3, 4)]),
     "sigmoid": (F.sigmoid, torch.sigmoid, [(3, 4)]),
@@ -41,6 +42,27 @@ PAIRS = {
     "cross_entropy": (lambda z: F.cross_entropy(z, labels), lambda z: TF.cross_entropy(z, torch.from_numpy(labels)), [(6, 3)]),
     "mse_loss": (F.mse_loss, TF.mse_loss, [(3, 4), (3, 4)]),
     "linear": (F.linear, TF.linear, [(5, 4), (3, 4), (3,)]),
+    # the PyTorch names: the same spelling on both sides
+    "pow_tensor": (lambda a, p: a.pow(p), lambda a, p: a.pow(p), ["positive(3, 4)", (4,)]),
+    "rpow": (lambda p: 2.0**p, lambda p: 2.0**p, [(3,)]),
+    "sin": (minidl.sin, torch.sin, [(3, 4)]),
+    "cos": (lambda a: a.cos(), lambda a: a.cos(), [(3, 4)]),
+    "abs": (minidl.abs, torch.abs, [(3, 4)]),
+    "clamp": (lambda a: a.clamp(-0.5, 0.5), lambda a: a.clamp(-0.5, 0.5), [(4, 5)]),
+    "clamp_min": (lambda a: minidl.clamp(a, min=0.0), lambda a: torch.clamp(a, min=0.0), [(4, 5)]),
+    "cat": (lambda a, b: minidl.cat([a, b], dim=1), lambda a, b: torch.cat([a, b], dim=1), [(3, 2), (3, 4)]),
+    "stack": (lambda a, b: minidl.stack([a, b], 1), lambda a, b: torch.stack([a, b], 1), [(3, 2), (3, 2)]),
+    "cast": (lambda a: a.float().to(a.dtype), lambda a: a.float().to(a.dtype), [(3, 4)]),
+    "shape_names": (lambda a: a.unsqueeze(-1).view(3, 4).flatten().squeeze(), lambda a: a.unsqueeze(-1).view(3, 4).flatten().squeeze(), [(3, 1, 4)]),
+    "flatten_range": (lambda a: a.flatten(1, 2), lambda a: a.flatten(1, 2), [(2, 3, 4, 5)]),
+    "transpose_swap": (lambda a: a.transpose(0, 2), lambda a: a.transpose(0, 2), [(2, 3, 4)]),
+    "sum_dims": (lambda a: a.sum(dim=(0, 2)), lambda a: a.sum(dim=(0, 2)), [(2, 3, 4)]),
+    "mean_keepdim": (lambda a: minidl.mean(a, 1, keepdim=True), lambda a: torch.mean(a, 1, keepdim=True), [(3, 4)]),
+    "min_dim": (lambda a: a.min(dim=0).values, lambda a: a.min(dim=0).values, ["distinct(3, 4)"]),
+    "mse_loss_sum": (lambda a, b: F.mse_loss(a, b, reduction="sum"), lambda a, b: TF.mse_loss(a, b, reduction="sum"), [(3, 4), (3, 4)]),
+    "mse_loss_none": (lambda a, b: F.mse_loss(a, b, reduction="none"), lambda a, b: TF.mse_loss(a, b, reduction="none"), [(3, 4), (3, 4)]),
+    "cross_entropy_sum": (lambda z: F.cross_entropy(z, labels, reduction="sum"), lambda z: TF.cross_entropy(z, torch.from_numpy(labels), reduction="sum"), [(6, 3)]),
+    "cross_entropy_none": (lambda z: F.cross_entropy(z, labels, reduction="none"), lambda z: TF.cross_entropy(z, torch.from_numpy(labels), reduction="none"), [(6, 3)]),
 }
 
 

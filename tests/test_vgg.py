@@ -63,7 +63,7 @@ def test_layer_names_and_shapes(model):
     assert isinstance(vgg19(pooling="avg").block3_pool, nn.AvgPool2d)
     names = [n for n, _ in model.named_parameters()]
     assert len(names) == 32 and names[:2] == ["block1_conv1.weight", "block1_conv1.bias"]
-    assert sum(p.size for p in model.parameters()) == 20_024_384  # Keras's VGG19(include_top=False)
+    assert sum(p.numel() for p in model.parameters()) == 20_024_384  # Keras's VGG19(include_top=False)
     assert model.preprocessing == "caffe" and model.weights_file is None
 
 

@@ -44,10 +44,22 @@ class Tanh(Module):
 
 
 class Flatten(Module):
-    """(N, d1, d2, ...) -> (N, d1·d2·...): keeps the batch axis, flattens the rest."""
+    """Merges dimensions ``start_dim``..``end_dim`` into one. The defaults keep the batch dimension:
+    (N, d1, d2, ...) -> (N, d1·d2·...); ``Flatten(0, 1)`` turns (N, 1) into (N,)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        return x.reshape(x.shape[0], -1)
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def get_config(self):
+        # the defaults are left out: files saved before Flatten took arguments read {} and mean the same
+        changed = {"start_dim": self.start_dim != 1, "end_dim": self.end_dim != -1}
+        return {name: getattr(self, name) for name, differs in changed.items() if differs}
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Dropout(Module):

@@ -1,0 +1,76 @@
+"""PyTorch's dtype and device names. minidl's dtypes are NumPy's; minidl runs on the CPU only.
+
+``minidl.float`` is ``float32`` (PyTorch's default float), ``minidl.long`` is ``int64``, and so on:
+``x.dtype == minidl.float32`` holds for a float32 tensor. ``device="cpu"`` is accepted wherever PyTorch
+takes a device; any other device raises one line saying so, and ``minidl.cuda.is_available()`` is False,
+so PyTorch's ``"cuda" if torch.cuda.is_available() else "cpu"`` picks the CPU.
+"""
+import numpy as np
+
+float32 = float = np.float32
+float64 = double = np.float64
+float16 = half = np.float16
+int64 = long = np.int64
+int32 = int = np.int32
+int16 = short = np.int16
+int8, uint8, bool = np.int8, np.uint8, np.bool_
+
+
+class device:
+    """``minidl.device("cpu")``: the only device there is."""
+
+    def __init__(self, type="cpu", index=None):
+        type = str(type)
+        check_device(type)
+        self.type, self.index = type.split(":")[0], index
+
+    def __eq__(self, other):
+        return isinstance(other, (device, str)) and str(self) == str(other)
+
+    __hash__ = object.__hash__
+
+    def __str__(self):
+        return self.type
+
+    def __repr__(self):
+        return f"device(type='{self.type}')"
+
+
+def check_device(d):
+    """Accept None, "cpu" and ``device("cpu")``; anything else is a device minidl does not have."""
+    if d is None or isinstance(d, device) or str(d).split(":")[0] == "cpu":
+        return
+    raise RuntimeError(f"device {str(d)!r} is not available: minidl runs on the CPU only (use device='cpu')")
+
+
+def set_default_device(d):
+    """PyTorch's switch of the device new tensors go to; here only the CPU is accepted."""
+    check_device(d)
+
+
+def get_default_device():
+    return device("cpu")
+
+
+class _NoAccelerator:
+    """``minidl.cuda`` and ``minidl.accelerator``: there is none, minidl runs on the CPU."""
+
+    @staticmethod
+    def is_available():
+        return False
+
+    @staticmethod
+    def device_count():
+        return 0
+
+    @staticmethod
+    def current_accelerator():
+        return None
+
+
+cuda = accelerator = _NoAccelerator()
+
+
+def as_dtype(dtype, default=None):
+    """NumPy's dtype for any spelling PyTorch takes (minidl.float, np.float32, "float32", float)."""
+    return default if dtype is None else np.dtype(dtype)
