@@ -86,6 +86,36 @@ def test_chunks_cover_every_output_row_once(monkeypatch, budget):
     assert (seen == 1).all()
 
 
+@pytest.mark.parametrize("parts", [1, 2])
+@pytest.mark.parametrize("batch_budget", [1, 5000, 20000, 10**9])
+def test_whole_image_chunks_are_capped_by_the_batch_budget(monkeypatch, parts, batch_budget):
+    monkeypatch.setattr(conv, "BATCH_CHUNK_BYTES", batch_budget)
+    seen = np.zeros(9, int)
+    chunks = list(conv._chunks(9, 4, bytes_per_row=100, parts=parts, image_bytes=1000))
+    for n0, n1, r0, r1 in chunks:
+        assert (r0, r1) == (0, 4)  # whole images: 400 bytes of columns each, far below CHUNK_BYTES
+        assert (n1 - n0) * 1000 <= max(batch_budget // parts, 1000)
+        seen[n0:n1] += 1
+    assert (seen == 1).all()
+    assert len(chunks) >= 2 * parts
+
+
+@pytest.mark.parametrize("batch_budget", [1, 3000, 10**9])  # one image per chunk, a few, the whole batch
+def test_batch_of_small_images_in_capped_chunks_matches_reference(monkeypatch, batch_budget):
+    monkeypatch.setattr(conv, "BATCH_CHUNK_BYTES", batch_budget)
+    x, w, b = case_arrays((7, 3, 6, 5), (4, 3, 3, 3))
+    xt, wt, bt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+    y = F.conv2d(xt, wt, bt, padding=1)
+    np.testing.assert_allclose(y.data, conv2d_loops(x, w, b, padding=1), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    monkeypatch.setattr(conv, "BATCH_CHUNK_BYTES", 10**9)
+    expected = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+    F.conv2d(*expected, padding=1).backward(g)
+    for got, want in zip((xt, wt, bt), expected):
+        np.testing.assert_allclose(got.grad, want.grad, rtol=1e-12, atol=1e-12)
+
+
 def test_column_buffer_is_bounded(forward_path):
     """A 3×3 conv of a 64×128×128 map would need a 38 MB column matrix; chunking keeps the extra memory small
     (the shifted-view GEMMs need a padded copy of the input instead, 4 MB here)."""

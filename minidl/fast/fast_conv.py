@@ -36,6 +36,12 @@ from . import blas, parallel
 #: Tests lower it to force the chunked path on tiny images.
 CHUNK_BYTES = 16 * 2**20
 
+#: Upper bound, in bytes, for all the buffers of a chunk of several whole images (its columns, and the
+#: product that is then moved into the NCHW output). Much smaller than ``CHUNK_BYTES``: with 14×14 or
+#: 28×28 images a chunk of a few images already makes GEMMs of thousands of columns, and keeping the
+#: chunk in a core's L2 cache made the small CNN's conv layers about 30% faster (docs/performance_cnn.md).
+BATCH_CHUNK_BYTES = 2 * 2**20
+
 #: The backward of a stride-1 convolution goes through the rotated kernel (dL/dx as a convolution of dL/dy,
 #: dL/dW from the same columns) when its channels are at most this many, otherwise through col2im (see
 #: ``Conv2d``). Tests set it to 0 or a large number to force either path.
@@ -59,21 +65,26 @@ def _valid_range(out_lo, out_hi, offset, pad, stride, size):
     return first, max(first, stop), first * stride + offset - pad
 
 
-def _chunks(batch, out_rows, bytes_per_row, parts=1):
+def _chunks(batch, out_rows, bytes_per_row, parts=1, image_bytes=None):
     """Split the (image, output row) plane into chunks whose im2col buffer fits the budget.
 
     Yields (n0, n1, r0, r1): images n0..n1-1, output rows r0..r1-1. A chunk is either several whole images
-    (small images: a batch of 28×28 digits goes in a few large GEMMs) or a band of rows of one image (large
+    (small images: a batch of 28×28 digits goes in a few GEMMs) or a band of rows of one image (large
     images: a 384×512 VGG layer goes in ~30 bands of ~14 rows).
 
     With ``parts`` > 1 worker threads, each worker has a buffer of its own, so the budget per chunk is
-    ``CHUNK_BYTES / parts``. The count of chunks is then rounded up to a multiple of ``parts``, with at least
-    two per worker, and the rows are spread evenly over them, so that the workers finish together.
+    ``CHUNK_BYTES / parts``. The count of chunks is then rounded up to a multiple of
+    ``parts``, with at least two per worker, and the rows are spread evenly over them, so that the workers
+    finish together. ``image_bytes``, the bytes one image takes in all the buffers of a whole-image chunk,
+    caps whole-image chunks at ``BATCH_CHUNK_BYTES / parts`` (see there).
     """
     budget = CHUNK_BYTES // parts
     per_image = bytes_per_row * out_rows
     if per_image <= budget and batch >= 2 * parts:
-        count = _balanced(-(-batch // max(1, budget // per_image)), parts, batch)
+        images = budget // per_image
+        if image_bytes:
+            images = min(images, BATCH_CHUNK_BYTES // parts // image_bytes)
+        count = _balanced(-(-batch // max(1, images)), parts, batch)
         step = -(-batch // count)
         for n0 in range(0, batch, step):
             yield n0, min(batch, n0 + step), 0, out_rows
@@ -118,20 +129,29 @@ def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None, fixe
     """
     itemsize = np.dtype(dtype).itemsize
     parts = parallel.WORKERS if parallel.available() else 1
-    chunks = list(_chunks(batch, out_rows, K * out_cols * itemsize, parts))
+    image_bytes = (K + O) * out_rows * out_cols * itemsize
+    chunks = list(_chunks(batch, out_rows, K * out_cols * itemsize, parts, image_bytes=image_bytes))
     columns = min((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in chunks) * out_cols
     # two chunks that run at once (k and k+2) are kept apart by chunk k+1: never the first or the last
     too_thin = overlap and any(r1 - r0 < overlap for _, _, r0, r1 in chunks[1:-1])
     if len(chunks) < 2 * parts or too_thin or columns < O:
-        parts, chunks = 1, list(_chunks(batch, out_rows, K * out_cols * itemsize))
+        parts, chunks = 1, list(_chunks(batch, out_rows, K * out_cols * itemsize, image_bytes=image_bytes))
     size = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in chunks) * K * out_cols
     buffers = [_scratch(k, size, dtype) for k in range(parts)]
+    run_chunks(lambda chunk, worker: work(*chunk, buffers[worker], worker), chunks, parts,
+               waves=2 if overlap else 1, fixed_shares=fixed_shares)
+
+
+def run_chunks(work, chunks, parts, waves=1, fixed_shares=False):
+    """Call ``work(chunk, worker)`` for every chunk, over ``parts`` workers (one after another if 1).
+
+    ``waves=2`` runs the even-numbered chunks, then the odd ones; ``fixed_shares`` gives worker k every
+    parts-th chunk instead of the next free one (see ``_for_chunks``)."""
     if parts == 1:
         for chunk in chunks:
-            work(*chunk, buffers[0], 0)
+            work(chunk, 0)
         return
-    waves = [chunks[0::2], chunks[1::2]] if overlap else [chunks]
-    for wave in waves:
+    for wave in [chunks[k::waves] for k in range(waves)]:
         todo, lock = iter(wave), threading.Lock()
 
         def take_chunks(worker):  # each worker takes the next chunk when it is free: a core the machine
@@ -140,11 +160,11 @@ def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None, fixe
                     chunk = next(todo, None)
                 if chunk is None:
                     return
-                work(*chunk, buffers[worker], worker)
+                work(chunk, worker)
 
         def take_share(worker):
             for chunk in wave[worker::parts]:
-                work(*chunk, buffers[worker], worker)
+                work(chunk, worker)
 
         take = take_share if fixed_shares else take_chunks
         parallel.run([lambda k=k: take(k) for k in range(parts)])
