@@ -97,7 +97,7 @@ def test_whole_image_chunks_are_capped_by_the_batch_budget(monkeypatch, parts, b
         assert (n1 - n0) * 1000 <= max(batch_budget // parts, 1000)
         seen[n0:n1] += 1
     assert (seen == 1).all()
-    assert len(chunks) >= 2 * parts
+    assert len(chunks) >= 2 * parts or parts == 1
 
 
 @pytest.mark.parametrize("batch_budget", [1, 3000, 10**9])  # one image per chunk, a few, the whole batch
