@@ -85,9 +85,8 @@ def _chunks(batch, out_rows, bytes_per_row, parts=1, image_bytes=None):
         if image_bytes:
             images = min(images, BATCH_CHUNK_BYTES // parts // image_bytes)
         count = _balanced(-(-batch // max(1, images)), parts, batch)
-        step = -(-batch // count)
-        for n0 in range(0, batch, step):
-            yield n0, min(batch, n0 + step), 0, out_rows
+        for k in range(count):  # sizes differ by one at most, and there are exactly `count` chunks
+            yield batch * k // count, batch * (k + 1) // count, 0, out_rows
     else:
         count = _balanced(-(-out_rows // max(1, budget // bytes_per_row)), parts, out_rows)
         rows = -(-out_rows // count)
