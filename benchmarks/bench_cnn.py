@@ -69,7 +69,8 @@ def run_minidl(x, y, batches, threads, clock, profile=False):
     from minidl.fast import parallel
     from minidl.fast.memory import keep_freed_memory
 
-    keep_freed_memory()  # as the examples do
+    keep_freed_memory()  # as examples/fashion_cnn.py does
+    parallel.single_threaded_blas()  # likewise: minidl's kernels split their own work (parallel.py)
     parallel.WORKERS = threads
     model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -208,11 +209,6 @@ class Profiler:
 
 
 def child(framework, steps, batch_size, threads, cpu_time, profile=False):
-    if threads == 1:
-        from minidl.fast import blas
-
-        if blas.thread_functions():
-            blas.thread_functions()[1](1)  # NumPy's OpenBLAS on one thread
     x, y, batches = load_batches(batch_size, steps)
     clock = time.process_time if cpu_time else time.perf_counter
     if framework == "minidl":

@@ -58,6 +58,19 @@ def blas_threads(count):
         set_(before)
 
 
+def single_threaded_blas():
+    """Run NumPy's BLAS on one thread for the rest of the process; minidl's kernels still split their own
+    work over ``WORKERS`` threads. For training loops, where the matrix products outside the kernels
+    (``Linear``'s) are small: on two threads each of them leaves OpenBLAS's second thread spinning on a core
+    for the next split convolution to compete with (see the module docstring). Never called by importing
+    minidl; True if the count was set (False if NumPy's OpenBLAS was not found)."""
+    api = blas.thread_functions()
+    if api is None:
+        return False
+    api[1](1)
+    return True
+
+
 def run(tasks):
     """Call every function of ``tasks`` (no arguments) on its own worker thread, BLAS single-threaded.
 
