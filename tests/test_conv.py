@@ -283,6 +283,28 @@ def test_max_pool2d_ties_pick_the_first_in_row_major_order():
     np.testing.assert_array_equal(xt.grad[0, 0], expected)
 
 
+@pytest.mark.parametrize("kernel, stride", [(2, None), ((2, 3), (2, 3)), (3, None), (2, 3)])
+def test_max_pool2d_backward_zeroes_what_no_window_covers(monkeypatch, kernel, stride):
+    # windows that tile the map write dL/dx without a zero-filled start: only the rows and columns left
+    # over at the bottom and right (7 = 2·3 + 1, 8 = 3·2 + 2) must be zeroed. Fresh memory is made NaN here,
+    # so that anything left unwritten shows.
+    full = np.full
+    monkeypatch.setattr(np, "empty", lambda shape, dtype=float: full(shape, np.nan if np.dtype(dtype).kind == "f" else 7,
+                                                                      dtype))
+    x = distinct((2, 3, 7, 8))
+    xt = Tensor(x, requires_grad=True)
+    y = F.max_pool2d(xt, kernel, stride)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    (kh, kw), (sh, sw) = conv.pair(kernel, "k"), conv.pair(stride or kernel, "s")
+    expected = np.zeros_like(x)
+    for n, c, h, w in np.ndindex(*y.shape):
+        window = x[n, c, h * sh : h * sh + kh, w * sw : w * sw + kw]
+        i, j = np.unravel_index(window.argmax(), window.shape)
+        expected[n, c, h * sh + i, w * sw + j] += g[n, c, h, w]
+    np.testing.assert_array_equal(xt.grad, expected)
+
+
 def test_max_pool2d_values_match_a_loop():
     x = rng.standard_normal((2, 3, 9, 7))
     for (kh, kw), (sh, sw) in [((2, 2), (2, 2)), ((3, 2), (1, 3)), ((3, 3), (2, 2))]:

@@ -4,8 +4,9 @@ The textbook twins are in ``minidl/textbook/pooling.py``; these compute the same
 
 A pooling window is kh × kw; the view ``x[..., i::stride_h, j::stride_w]`` (cut to H_out × W_out) holds
 element (i, j) of every window at once. Pools are *separable*: the max (or sum) over a window is the max over
-its kh rows of the max over its kw columns. Reducing the columns first, then the rows, costs kh + kw - 2
-passes instead of kh·kw - 1 and reads the input only once with a stride (measurements in
+its kh rows of the max over its kw columns: kh + kw - 2 passes instead of kh·kw - 1. The max pool reduces
+the rows first, because the row views ``x[..., i::stride_h, :]`` are contiguous rows (the fastest kind of
+pass) and the columns' strided views then touch a map kh times smaller (measurements in
 ``docs/performance.md``).
 """
 import numpy as np
@@ -32,8 +33,8 @@ class MaxPool2d(Function):
     (summed where overlapping windows share a winner). With ties there is one winner, the first in row-major
     order, like PyTorch.
 
-    Forward, separably (see the module docstring): cm = max over each window's kw columns, for every input
-    row, then y = max of cm over the window's kh rows. The backward needs only the winner's position
+    Forward, separably (see the module docstring): rm = max over each window's kh rows, for every input
+    column, then y = max of rm over the window's kw columns. The backward needs only the winner's position
     o = i·kw + j in each window, one byte per output, and only when a gradient will be needed (none under
     ``no_grad``): it is the first offset o whose element equals y. Scanning the offsets from last to first,
     ``index -= (index - o)·[x_o == y]`` sets index to o wherever x_o is a maximum, so the first one found in
@@ -54,12 +55,12 @@ class MaxPool2d(Function):
 
         def channels(c0, c1):
             xc, yc = x[:, c0:c1], y[:, c0:c1]
-            cm = _columns(xc, 0, sw, Wo).copy()
+            rm = np.maximum(_rows(xc, 0, sh, Ho), _rows(xc, 1, sh, Ho)) if kh > 1 else _rows(xc, 0, sh, Ho).copy()
+            for i in range(2, kh):
+                np.maximum(rm, _rows(xc, i, sh, Ho), out=rm)
+            yc[...] = _columns(rm, 0, sw, Wo)
             for j in range(1, kw):
-                np.maximum(cm, _columns(xc, j, sw, Wo), out=cm)
-            yc[...] = _rows(cm, 0, sh, Ho)
-            for i in range(1, kh):
-                np.maximum(yc, _rows(cm, i, sh, Ho), out=yc)
+                np.maximum(yc, _columns(rm, j, sw, Wo), out=yc)
             if keep_index:
                 ic = index[:, c0:c1]
                 for o in range(kh * kw - 2, -1, -1):
@@ -73,8 +74,12 @@ class MaxPool2d(Function):
 
     def backward(self, g):
         (kh, kw), (sh, sw), (Ho, Wo) = self.geometry
-        dx = parallel.zeros(self.x_shape, g.dtype)
         overlapping = sh < kh or sw < kw
+        if overlapping or sh > kh or sw > kw:
+            dx = parallel.zeros(self.x_shape, g.dtype)
+        else:  # windows that tile x: each element below is written once; zero only the rows and columns left over
+            dx = np.empty(self.x_shape, g.dtype)
+            dx[..., Ho * sh :, :], dx[..., : Ho * sh, Wo * sw :] = 0, 0
 
         def channels(c0, c1):
             dxc, gc, ic = dx[:, c0:c1], g[:, c0:c1], self.index[:, c0:c1]
