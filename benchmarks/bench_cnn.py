@@ -1,26 +1,33 @@
 """Fashion-MNIST CNN training speed: minidl against PyTorch CPU, as a ratio measured in the same run.
 
     python benchmarks/bench_cnn.py [--steps 150] [--rounds 3]
-    python benchmarks/bench_cnn.py --profile [--steps 150]      (where minidl's time goes, no PyTorch)
+    python benchmarks/bench_cnn.py --threads 1 --cpu-time       (on a busy machine: the work, not the waiting)
+    python benchmarks/bench_cnn.py --profile [--threads 1 --cpu-time]   (where minidl's time goes)
 
 The network of examples/fashion_cnn.py (issue 12), written as layers in both frameworks:
 Conv2d(1, 32, 3, padding=1) → ReLU → MaxPool2d(2) → Conv2d(32, 64, 3, padding=1) → ReLU → MaxPool2d(2) →
-Flatten → Linear(3136, 128) → ReLU → Linear(128, 10), cross-entropy, Adam lr 1e-3, batch 64 (``--batch-size``),
-on Fashion-MNIST images as float32 in [0, 1]. Both start from the same weights (drawn here with NumPy) and
-see the same batches (a fixed random permutation of the training set).
+Flatten → Linear(3136, 128) → ReLU → Linear(128, 10), cross-entropy, Adam lr 1e-3 (eps 1e-7 in both), batch
+64 (``--batch-size``), on Fashion-MNIST images as float32 in [0, 1]. Both start from the same weights (drawn
+here with NumPy) and see the same batches (a fixed random permutation of the training set). minidl runs as
+the example does: ``keep_freed_memory()`` and ``parallel.single_threaded_blas()`` (its kernels split their
+own work; see parallel.py). ``--fused-relu`` gives minidl ``Conv2d(..., activation="relu")`` instead of the
+separate ReLU layers.
 
-Each round runs one fresh subprocess per framework, alternating minidl and PyTorch (2 threads each: OpenBLAS
-for NumPy, ``torch.set_num_threads(2)``), so that both see the same machine load and each one's peak memory
-(VmHWM) is its own. A subprocess takes a few warm-up steps, then times ``--steps`` training steps (batch
-indexing, forward, backward, optimizer step). Reported: best and median seconds per ``--steps`` steps over the
+Each round runs one fresh subprocess per framework, alternating minidl and PyTorch (``--threads`` 2 by
+default: minidl's worker threads, ``torch.set_num_threads(2)``), so that both see the same machine load and
+each one's peak memory (VmHWM) is its own. A subprocess takes a few warm-up steps, then times ``--steps``
+training steps (batch indexing, forward, backward, optimizer step). Reported: best and median seconds over the
 rounds, the ratio minidl / PyTorch of the best (below 1 means minidl is faster), the estimated seconds per
 epoch (938 steps of 64), the loss after the timed steps, and peak RSS.
+
+On a machine shared with other work, wall-clock times measure the waiting as much as the work, and the two
+frameworks wait differently (PyTorch's OpenMP threads spin when a core is taken away). ``--threads 1
+--cpu-time`` times each framework on one thread by its process's CPU time, which the load hardly changes.
 
 ``--profile`` runs minidl alone, with every op's forward and backward timed (wrappers around the
 ``Function`` classes, so the numbers include their Python overhead but not the engine's bookkeeping,
 which shows up as "autograd, other"), and prints milliseconds per step per layer and pass; the
-convolution backward is split into its input gradient and weight gradient. Timings are noisy on a shared
-machine: compare ratios within one run.
+convolution backward is split into its input gradient and weight gradient.
 """
 import argparse
 import json
@@ -63,7 +70,7 @@ def load_batches(batch_size, steps):
     return x, y.astype(np.int64), batches
 
 
-def run_minidl(x, y, batches, threads, clock, profile=False):
+def run_minidl(x, y, batches, threads, clock, profile=False, fused_relu=False):
     from minidl import Tensor, nn, optim
     from minidl import functional as F
     from minidl.fast import parallel
@@ -72,10 +79,15 @@ def run_minidl(x, y, batches, threads, clock, profile=False):
     keep_freed_memory()  # as examples/fashion_cnn.py does
     parallel.single_threaded_blas()  # likewise: minidl's kernels split their own work (parallel.py)
     parallel.WORKERS = threads
-    model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
-    layers = [model[0], model[3], model[7], model[9]]
+    if fused_relu:  # the ReLU inside the convolution, as Keras's Conv2D(activation="relu")
+        model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1, activation="relu"), nn.MaxPool2d(2),
+                              nn.Conv2d(32, 64, 3, padding=1, activation="relu"), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+    else:
+        model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+    layers = [layer for layer in model if isinstance(layer, (nn.Conv2d, nn.Linear))]
     for layer, (w, b) in zip(layers, initial_weights()):
         layer.weight.data[...], layer.bias.data[...] = w.reshape(layer.weight.shape), b
     opt = optim.Adam(model.parameters(), lr=1e-3)
@@ -208,11 +220,11 @@ class Profiler:
         print(f"  {'autograd, batch indexing, other':<58} {(seconds - accounted) * ms:>22.2f}")
 
 
-def child(framework, steps, batch_size, threads, cpu_time, profile=False):
+def child(framework, steps, batch_size, threads, cpu_time, profile=False, fused_relu=False):
     x, y, batches = load_batches(batch_size, steps)
     clock = time.process_time if cpu_time else time.perf_counter
     if framework == "minidl":
-        times, loss = run_minidl(x, y, batches, threads, clock, profile)
+        times, loss = run_minidl(x, y, batches, threads, clock, profile, fused_relu)
     else:
         times, loss = run_torch(x, y, batches, threads, clock)
     print(json.dumps(dict(times=times, loss=loss, peak_mb=memory_mb("VmHWM"))))
@@ -229,12 +241,15 @@ def main():
                    help="time with the process's CPU time instead of the wall clock: with --threads 1, a "
                         "measure of the work done that a busy machine hardly disturbs")
     p.add_argument("--profile", action="store_true", help="minidl alone: time per layer and pass")
+    p.add_argument("--fused-relu", action="store_true",
+                   help='minidl with Conv2d(..., activation="relu") instead of separate ReLU layers')
     p.add_argument("--child", choices=["minidl", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.steps < 1 or args.rounds < 1 or args.batch_size < 1:
         p.error("--steps, --rounds and --batch-size must be positive")
     if args.child or args.profile:
-        return child(args.child or "minidl", args.steps, args.batch_size, args.threads, args.cpu_time, args.profile)
+        return child(args.child or "minidl", args.steps, args.batch_size, args.threads, args.cpu_time, args.profile,
+                     args.fused_relu)
     try:
         import torch  # noqa: F401
 
@@ -246,10 +261,11 @@ def main():
     for _ in range(args.rounds):
         for f in frameworks:
             options = ["--steps", args.steps, "--batch-size", args.batch_size, "--threads", args.threads]
-            results[f].append(run_child(__file__, f, *options, *(["--cpu-time"] if args.cpu_time else [])))
+            flags = [flag for flag, on in (("--cpu-time", args.cpu_time), ("--fused-relu", args.fused_relu)) if on]
+            results[f].append(run_child(__file__, f, *options, *flags))
     per_epoch = STEPS_PER_EPOCH * 64 / args.batch_size / args.steps
     print(f"{args.steps} steps, batch {args.batch_size}, {args.rounds} rounds, {args.threads} thread(s), "
-          f"{'CPU time' if args.cpu_time else 'wall clock'}")
+          f"{'CPU time' if args.cpu_time else 'wall clock'}{', minidl with fused ReLU' if args.fused_relu else ''}")
     print(f"{'framework':<10} {'s (best)':>9} {'s (median)':>11} {'s/epoch':>8} {'loss':>7} {'peak RSS MB':>12}")
     best = {}
     for f, runs in results.items():

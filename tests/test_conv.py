@@ -494,3 +494,33 @@ def test_non_contiguous_inputs():
     np.testing.assert_allclose(y.data, conv2d_loops(x_view, w, b, padding=1), rtol=1e-12)
     y.sum().backward()  # g arrives as a broadcast (stride 0) array
     assert xt.grad.shape == x_view.shape
+
+
+# --- training a small CNN: batches of small images ----------------------------------------------------------
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 0), (1, 0)])
+@pytest.mark.parametrize("batch", [1, 6])
+def test_batch_weight_gradient_gradcheck(monkeypatch, stride, padding, batch):
+    # several odd-sized images per chunk (and one image alone): the weight gradient sums g @ colsᵀ over chunks
+    monkeypatch.setattr(conv, "BATCH_CHUNK_BYTES", 3000)
+    x, w, b = case_arrays((batch, 2, 5, 7), (3, 2, 3, 3))
+    gradcheck(lambda w, b: F.conv2d(Tensor(x), w, b, stride=stride, padding=padding), w, b)
+
+
+@pytest.mark.parametrize("C, O, H", [(1, 32, 28), (32, 64, 14)])  # the two layers of examples/fashion_cnn.py
+def test_cnn_layers_match_torch_in_batch_mode(C, O, H):
+    torch = pytest.importorskip("torch")
+    x = rng.random((64, C, H, H), dtype=np.float32)
+    w = (rng.standard_normal((O, C, 3, 3)) * 0.2).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32)
+    xt, wt, bt = Tensor(x, requires_grad=C > 1), Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+    y = F.max_pool2d(F.relu(F.conv2d(xt, wt, bt, padding=1)), 2)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(g)
+    X, W, B = torch.tensor(x, requires_grad=C > 1), torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
+    Y = torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(X, W, B, padding=1)), 2)
+    Y.backward(torch.from_numpy(g))
+    pairs = [(y.data, Y), (wt.grad, W.grad), (bt.grad, B.grad)] + ([(xt.grad, X.grad)] if C > 1 else [])
+    for ours, theirs in pairs:
+        theirs = theirs.detach().numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
+    assert xt.grad is None or C > 1  # the input image needs no gradient: none is computed

@@ -195,3 +195,27 @@ def test_freed_memory_stays_for_the_next_step_only_when_asked(how, setting, kept
     was_set, mb = out.stdout.split()
     assert was_set == str(kept)
     assert (float(mb) > 60) == kept  # kept: still resident, the next array finds its pages mapped
+
+
+SINGLE_THREADED_BLAS = """
+import numpy as np
+import minidl
+from minidl import functional as F
+from minidl.fast import blas, parallel
+get = blas.thread_functions()[0]
+before = get()
+F.conv2d(np.ones((8, 3, 12, 12), np.float32), np.ones((4, 3, 3, 3), np.float32), padding=1)
+after_conv = get()
+was_set = parallel.single_threaded_blas()
+F.conv2d(np.ones((8, 3, 12, 12), np.float32), np.ones((4, 3, 3, 3), np.float32), padding=1)
+print(before, after_conv, was_set, get())
+"""
+
+
+@needs_threads
+def test_single_threaded_blas_only_when_asked():
+    # a convolution restores BLAS's thread count; single_threaded_blas() sets it to 1 for good
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", SINGLE_THREADED_BLAS], capture_output=True, text=True, env=env,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), check=True)
+    assert out.stdout.split() == ["2", "2", "True", "1"]
