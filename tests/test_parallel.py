@@ -87,8 +87,8 @@ def test_split_convolution_equals_one_thread(monkeypatch, two_workers, x_shape, 
     b = rng.standard_normal(w_shape[0])
     split = conv_grads(x, w, b, stride, padding)
     assert two_workers, "the convolution was not split"
-    if budget == 13824:  # col2im by chunks of 4 rows: the forward, the ReLU mask, two waves of dL/dx, dL/dW
-        assert len(two_workers) == 5
+    if budget == 13824:  # col2im by chunks of 4 rows: the forward, the ReLU mask, two waves of dL/dx, dL/dW, dL/db
+        assert len(two_workers) == 6
     monkeypatch.setattr(parallel, "available", lambda: False)
     for got, expected in zip(split, conv_grads(x, w, b, stride, padding)):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

@@ -395,8 +395,7 @@ class Conv2d(Function):
         else:
             dx = self._input_grad(g) if need_x else None
             dw = self._weight_grad(g) if need_w else None
-        db = g.sum(axis=(0, 2, 3)) if need_b else None
-        return dx, dw, db
+        return dx, dw, _bias_grad(g) if need_b else None
 
     def _rotated_kernel_pays(self, need_w):
         """Whether dL/dx (and dL/dW) should come from the rotated-kernel convolution: the measured rule of
@@ -465,6 +464,14 @@ class Conv2d(Function):
 
         _for_chunks(work, N, Ho, Wo, K, O, dtype, fixed_shares=True)
         return parallel.ordered_sum(partial).reshape(O, C, kh, kw)  # an array of its own: kept as .grad without a copy
+
+
+def _bias_grad(g):
+    """dL/db = Σ g over images and pixels, the channels split over the workers (the sums are per channel,
+    so the split does not change them)."""
+    db = np.empty(g.shape[1], dtype=g.dtype)
+    parallel.each(lambda c0, c1: np.sum(g[:, c0:c1], axis=(0, 2, 3), out=db[c0:c1]), g.shape[1])
+    return db
 
 
 def _columns_of(a, n0, n1, r0, r1):
