@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import memory_mb, run_child
+from common import alternate, memory_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # minidl from this checkout, installed or not
 
@@ -250,19 +250,9 @@ def main():
     if args.child or args.profile:
         return child(args.child or "minidl", args.steps, args.batch_size, args.threads, args.cpu_time, args.profile,
                      args.fused_relu)
-    try:
-        import torch  # noqa: F401
-
-        frameworks = ["minidl", "torch"]
-    except ImportError:
-        frameworks = ["minidl"]
-        print("PyTorch is not installed: timing minidl alone (pip install torch for the ratio)")
-    results = {f: [] for f in frameworks}
-    for _ in range(args.rounds):
-        for f in frameworks:
-            options = ["--steps", args.steps, "--batch-size", args.batch_size, "--threads", args.threads]
-            flags = [flag for flag, on in (("--cpu-time", args.cpu_time), ("--fused-relu", args.fused_relu)) if on]
-            results[f].append(run_child(__file__, f, *options, *flags))
+    options = ["--steps", args.steps, "--batch-size", args.batch_size, "--threads", args.threads]
+    flags = [flag for flag, on in (("--cpu-time", args.cpu_time), ("--fused-relu", args.fused_relu)) if on]
+    results = alternate(__file__, args.rounds, *options, *flags)
     per_epoch = STEPS_PER_EPOCH * 64 / args.batch_size / args.steps
     print(f"{args.steps} steps, batch {args.batch_size}, {args.rounds} rounds, {args.threads} thread(s), "
           f"{'CPU time' if args.cpu_time else 'wall clock'}{', minidl with fused ReLU' if args.fused_relu else ''}")

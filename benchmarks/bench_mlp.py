@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import memory_mb, run_child
+from common import alternate, memory_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # minidl from this checkout, installed or not
 
@@ -91,17 +91,7 @@ def main():
     args = p.parse_args()
     if args.child:
         return child(args.child, args.epochs)
-    try:
-        import torch  # noqa: F401
-
-        frameworks = ["minidl", "torch"]
-    except ImportError:
-        frameworks = ["minidl"]
-        print("PyTorch is not installed: timing minidl alone (pip install torch for the ratio)")
-    results = {f: [] for f in frameworks}
-    for _ in range(args.repeats):
-        for f in frameworks:
-            results[f].append(run_child(__file__, f, "--epochs", args.epochs))
+    results = alternate(__file__, args.repeats, "--epochs", args.epochs)
     print(f"{'framework':<10} {'s/epoch (best)':>15} {'s/epoch (median)':>17} {'test acc':>9} {'peak RSS MB':>12}")
     best = {}
     for f, runs in results.items():

@@ -17,6 +17,23 @@ def run_child(script, *args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def alternate(script, rounds, *args):
+    """``rounds`` child runs per framework, alternating minidl and PyTorch (minidl alone, with a note, when
+    PyTorch is not installed). Returns {framework: [each child's dict]}."""
+    try:
+        import torch  # noqa: F401
+
+        frameworks = ["minidl", "torch"]
+    except ImportError:
+        frameworks = ["minidl"]
+        print("PyTorch is not installed: timing minidl alone (pip install torch for the ratio)")
+    results = {f: [] for f in frameworks}
+    for _ in range(rounds):
+        for f in frameworks:
+            results[f].append(run_child(script, f, *args))
+    return results
+
+
 def memory_mb(field="VmHWM"):
     """VmRSS (resident now) or VmHWM (peak resident) of this process, from /proc/self/status, in MiB.
 
