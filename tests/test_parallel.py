@@ -146,6 +146,8 @@ def test_split_max_pool_equals_one_thread(monkeypatch, two_workers, kernel, stri
 def test_prefaulted_zeros(shape):
     z = parallel.zeros(shape, np.float32)
     assert z.shape == shape and z.dtype == np.float32 and not z.any()
+    e = parallel.empty(shape, np.float64)
+    assert e.shape == shape and e.dtype == np.float64
 
 
 @needs_threads

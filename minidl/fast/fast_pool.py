@@ -78,7 +78,7 @@ class MaxPool2d(Function):
         if overlapping or sh > kh or sw > kw:
             dx = parallel.zeros(self.x_shape, g.dtype)
         else:  # windows that tile x: each element below is written once; zero only the rows and columns left over
-            dx = np.empty(self.x_shape, g.dtype)
+            dx = parallel.empty(self.x_shape, g.dtype)
             dx[..., Ho * sh :, :], dx[..., : Ho * sh, Wo * sw :] = 0, 0
 
         def channels(c0, c1):

@@ -142,6 +142,15 @@ def zeros(shape, dtype):
     write (a page fault), and two threads taking page faults in the same process at once wait for each
     other. One write per page from this one thread first keeps that out of the split work.
     """
-    a = np.zeros(shape, dtype=dtype)
+    return _prefault(np.zeros(shape, dtype=dtype))
+
+
+def empty(shape, dtype):
+    """``np.empty`` for an array the workers will write every element of, its pages mapped here first (see
+    ``zeros``). Unlike ``zeros``, it does not clear memory that malloc hands back for reuse."""
+    return _prefault(np.empty(shape, dtype=dtype))
+
+
+def _prefault(a):
     a.reshape(-1)[:: max(1, _PAGE // a.itemsize)] = 0
     return a
