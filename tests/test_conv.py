@@ -524,3 +524,23 @@ def test_cnn_layers_match_torch_in_batch_mode(C, O, H):
         theirs = theirs.detach().numpy()
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
     assert xt.grad is None or C > 1  # the input image needs no gradient: none is computed
+
+
+@pytest.mark.parametrize("C, O, H, stride, padding", [(1, 4, 9, 1, 1), (3, 5, 7, 1, 1), (3, 5, 7, 2, 0), (2, 3, 6, 1, 0)])
+@pytest.mark.parametrize("batch", [1, 2, 11])
+@pytest.mark.parametrize("budget", [2500, 40000])  # one image per chunk; 1-5 images per chunk
+def test_batch_paths_agree_with_the_textbook_kernels(monkeypatch, C, O, H, stride, padding, batch, budget):
+    # capped whole-image chunks (a few images each), the rotated-kernel or col2im backward, then the
+    # 2×2 max pool that follows in the CNN: the fast kernels against the textbook ones, every gradient
+    from minidl import fast, textbook
+
+    monkeypatch.setattr(conv, "BATCH_CHUNK_BYTES", budget)
+    x, w, b = case_arrays((batch, C, H, H + 1), (O, C, 3, 3))
+    results = []
+    for kernels in (textbook, fast):
+        xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+        y = kernels.max_pool2d(F.relu(kernels.conv2d(xt, wt, bt, stride=stride, padding=padding)), 2)
+        y.backward(np.random.default_rng(5).standard_normal(y.shape))
+        results.append([y.data, xt.grad, wt.grad, bt.grad])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

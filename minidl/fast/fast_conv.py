@@ -37,9 +37,8 @@ from . import blas, parallel
 CHUNK_BYTES = 16 * 2**20
 
 #: Upper bound, in bytes, for all the buffers of a chunk of several whole images (its columns, and the
-#: product that is then moved into the NCHW output). Much smaller than ``CHUNK_BYTES``: with 14×14 or
-#: 28×28 images a chunk of a few images already makes GEMMs of thousands of columns, and keeping the
-#: chunk in a core's L2 cache made the small CNN's conv layers about 30% faster (docs/performance_cnn.md).
+#: product that is then moved into the NCHW output): L2-sized, much smaller than ``CHUNK_BYTES``, because a
+#: few 14×14 or 28×28 images already make GEMMs of thousands of columns (docs/performance_cnn.md).
 BATCH_CHUNK_BYTES = 2 * 2**20
 
 #: The backward of a stride-1 convolution goes through the rotated kernel (dL/dx as a convolution of dL/dy,
