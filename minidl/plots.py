@@ -28,7 +28,10 @@ def _figure(width, height):
 
 
 def accuracy_curve(epochs, path, title="Accuracy per epoch"):
-    """Train and test accuracy (left) and loss (right) against epoch. ``epochs``: list of metric dicts."""
+    """Train and test accuracy (left) and loss (right) against epoch. ``epochs``: list of metric dicts.
+
+    Both are measured on the whole split after each epoch (not the running loss of the progress bar).
+    """
     fig = _figure(10, 4)
     acc_ax, loss_ax = fig.subplots(1, 2)
     x = [e["epoch"] for e in epochs]
@@ -39,7 +42,7 @@ def accuracy_curve(epochs, path, title="Accuracy per epoch"):
     acc_ax.annotate(f"{100 * last['test_accuracy']:.2f}%", (x[-1], 100 * last["test_accuracy"]),
                     textcoords="offset points", xytext=(0, -14), ha="center")
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title, xticks=x)
-    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss per epoch", xticks=x)
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss at the end of each epoch (whole sets)", xticks=x)
     for ax in (acc_ax, loss_ax):
         ax.grid(alpha=0.3)
         ax.legend()
