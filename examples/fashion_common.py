@@ -26,14 +26,22 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def positive_int(text):
+def whole_number(text, minimum):
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     return value
+
+
+def positive_int(text):
+    return whole_number(text, 1)
+
+
+def seed_number(text):
+    return whole_number(text, 0)  # NumPy's generators take no negative seeds
 
 
 def positive_float(text):
@@ -50,7 +58,7 @@ def add_common_arguments(p, *, out, batch_size):
     p.add_argument("--epochs", type=positive_int, default=5)
     p.add_argument("--batch-size", type=positive_int, default=batch_size)
     p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate")
-    p.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the batch order")
+    p.add_argument("--seed", type=seed_number, default=0, help="seeds the initial weights and the batch order")
     p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
     p.add_argument("--data", type=Path, default=None,
                    help="folder holding the four Fashion-MNIST files (default: searched, see minidl.datasets)")
