@@ -27,7 +27,7 @@ def _figure(width, height):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def accuracy_curve(epochs, path, title="Accuracy per epoch"):
+def accuracy_curve(epochs, path, title="Accuracy at the end of each epoch"):
     """Train and test accuracy (left) and loss (right) against epoch. ``epochs``: list of metric dicts.
 
     Both are measured on the whole split after each epoch (not the running loss of the progress bar).
