@@ -27,15 +27,12 @@ from .tensor_functions import (abs, add, argmax, argmin, cat, clamp, cos, div, e
 
 __version__ = "0.1.0"
 
-# Imported on first use (PEP 562), so `import minidl` stays quick and matplotlib, h5py or the fast kernels
-# load only for a program that uses them.
-SUBMODULES = ("data", "datasets", "fast", "fileio", "image", "kernels", "metrics", "models", "plots", "progress",
-              "style", "textbook", "training", "viz", "weights")
-
-
+# A submodule is imported the first time its name is used (PEP 562), so `import minidl` stays quick and
+# matplotlib, h5py or the fast kernels load only for a program that uses them.
 def __getattr__(name):
-    if name in SUBMODULES:
-        import importlib
+    import importlib
+    import importlib.util
 
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -117,6 +117,9 @@ def test_cnn_reduced_run_beats_chance_widely_is_reproducible_and_reloads(tmp_pat
         assert (tmp_path / "a" / name).stat().st_size > 1000, name
     model = example_module("fashion_cnn").build_model([4, 8])
     assert reloaded_accuracy(model, tmp_path / "a" / "model.h5", channels_first=True) == a["test_accuracy"]
+    images, labels = load_fashion_mnist("test")  # the file also rebuilds the network by itself
+    rebuilt = nn.load_model(tmp_path / "a" / "model.h5")
+    assert evaluate(rebuilt, images[:, None].astype(np.float32) / 255, labels)[1] == a["test_accuracy"]
     # the progress output names its losses; the per-class table has the MLP's column beside this run's
     assert "running loss=" in first.stderr and "running loss" in first.stdout and "expected time" in first.stdout
     lines = first.stdout.splitlines()
