@@ -6,7 +6,7 @@
 
 Outputs go to --out (default runs/fashion_mlp/): metrics.json, accuracy_curve.png, per_class_accuracy.png,
 confusion_matrix.png, predictions.png and model.h5 (reload with ``build_model().load(path)``).
-The default run takes about 15-25 s on a quiet 2-core machine (minutes when the machine is busy).
+The default run takes about 15-25 s on a quiet 2-core machine (far longer when the cores are shared).
 The training loop is ``minidl.training.fit``; docs/fashion.md describes every output.
 """
 import argparse
@@ -22,7 +22,7 @@ from minidl.training import OPTIMIZERS, fit
 
 import fashion_common as common
 
-EXPECTED_TIME = "about 15-25 s on a quiet 2-core machine, 2-3 minutes on a busy one"
+EXPECTED_TIME = "about 15-25 s on a quiet 2-core machine, far longer when other programs share the cores"
 
 
 def build_model(hidden=(128,), inputs=784, classes=10):
