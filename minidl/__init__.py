@@ -7,6 +7,8 @@ matrices), ``nn/`` (layers), ``optim.py`` (optimizers) and ``gradcheck.py``.
 The names follow PyTorch (``minidl.tensor``, ``minidl.randn``, ``minidl.float32``, ``minidl.nn``,
 ``minidl.optim``, ``minidl.autograd.Function``): docs/pytorch.md lists them and what differs.
 
+Every submodule is reachable from a bare ``import minidl`` (``minidl.viz.draw_graph(...)``,
+``minidl.datasets.load_fashion_mnist(...)``): it is imported the first time its name is used.
 Importing minidl changes nothing outside minidl. The engineered kernels (``minidl.fast``) load on the
 first convolution, unless ``use_kernels("textbook")`` selected the plain ones.
 """
@@ -24,3 +26,13 @@ from .tensor_functions import (abs, add, argmax, argmin, cat, clamp, cos, div, e
                                sub, sum, tanh, transpose, unsqueeze)
 
 __version__ = "0.1.0"
+
+# A submodule is imported the first time its name is used (PEP 562), so `import minidl` stays quick and
+# matplotlib, h5py or the fast kernels load only for a program that uses them.
+def __getattr__(name):
+    import importlib
+    import importlib.util
+
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,8 +27,11 @@ def _figure(width, height):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def accuracy_curve(epochs, path, title="Accuracy per epoch"):
-    """Train and test accuracy (left) and loss (right) against epoch. ``epochs``: list of metric dicts."""
+def accuracy_curve(epochs, path, title="Accuracy at the end of each epoch"):
+    """Train and test accuracy (left) and loss (right) against epoch. ``epochs``: list of metric dicts.
+
+    Both are measured on the whole split after each epoch (not the running loss of the progress bar).
+    """
     fig = _figure(10, 4)
     acc_ax, loss_ax = fig.subplots(1, 2)
     x = [e["epoch"] for e in epochs]
@@ -39,27 +42,34 @@ def accuracy_curve(epochs, path, title="Accuracy per epoch"):
     acc_ax.annotate(f"{100 * last['test_accuracy']:.2f}%", (x[-1], 100 * last["test_accuracy"]),
                     textcoords="offset points", xytext=(0, -14), ha="center")
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title, xticks=x)
-    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss per epoch", xticks=x)
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss at the end of each epoch (whole sets)", xticks=x)
     for ax in (acc_ax, loss_ax):
         ax.grid(alpha=0.3)
         ax.legend()
     return save_figure(fig, path)
 
 
-def per_class_accuracy(accuracies, class_names, path, title="Test accuracy per class"):
-    """Horizontal bars, one per class, the weakest classes standing out in red."""
-    fig = _figure(7, 0.45 * len(class_names) + 1)
+def per_class_accuracy(accuracies, class_names, path, title="Test accuracy per class", weak_margin=5):
+    """Horizontal bars, one per class; classes more than ``weak_margin`` points below the mean in red.
+
+    The legend says what red means, so the reader does not have to guess the rule.
+    """
+    from matplotlib.patches import Patch
+
+    fig = _figure(7, 0.45 * len(class_names) + 1.4)
     ax = fig.subplots()
     acc = 100 * np.asarray(accuracies)
     mean = np.nanmean(acc)
-    colors = [WRONG if a < mean - 5 else RIGHT for a in acc]
+    colors = [WRONG if a < mean - weak_margin else RIGHT for a in acc]
     y = np.arange(len(class_names))[::-1]
     ax.barh(y, acc, color=colors)
     for yi, a in zip(y, acc):
         ax.text(a + 0.5, yi, f"{a:.1f}%", va="center")
-    ax.axvline(mean, color="k", ls="--", lw=1, label=f"mean {mean:.1f}%")
+    mean_line = ax.axvline(mean, color="k", ls="--", lw=1, label=f"mean of the classes {mean:.1f}%")
     ax.set(yticks=y, yticklabels=class_names, xlim=(0, 108), xlabel="accuracy (%)", title=title)
-    ax.legend(loc="lower left")
+    ax.legend(handles=[Patch(color=RIGHT, label=f"above the mean, or at most {weak_margin} points below"),
+                       Patch(color=WRONG, label=f"more than {weak_margin} points below the mean"), mean_line],
+              loc="upper center", bbox_to_anchor=(0.5, -0.12 * 11 / (len(class_names) + 1)), ncol=2, fontsize=8)
     return save_figure(fig, path)
 
 
@@ -83,13 +93,14 @@ def confusion_matrix(matrix, class_names, path, title="Confusion matrix (test se
     return save_figure(fig, path)
 
 
-def prediction_grid(images, probabilities, labels, class_names, path, rows=5, cols=3, title=None):
-    """Each test image beside a bar chart of its class confidences.
+def prediction_grid(images, probabilities, labels, class_names, path, rows=5, cols=3, title=None, note=None):
+    """Each test image beside a bar chart of its class confidences, the class names under the bars.
 
     The true class's bar is blue; when the prediction is wrong, the predicted class's bar is red. The
-    caption (predicted class, confidence, true class) is blue when right and red when wrong.
+    caption (predicted class, confidence, true class) is blue when right and red when wrong. ``note`` is
+    printed under the title: say there how the images were chosen (e.g. misclassified ones on purpose).
     """
-    fig = _figure(4.2 * cols, 1.9 * rows)
+    fig = _figure(4.6 * cols, 2.5 * rows)
     axes = fig.subplots(rows, 2 * cols, gridspec_kw={"width_ratios": [1, 1.6] * cols})
     n = len(class_names)
     for k in range(rows * cols):
@@ -111,10 +122,10 @@ def prediction_grid(images, probabilities, labels, class_names, path, rows=5, co
         bar_colors[true] = RIGHT  # when right, guess == true and the bar ends up blue
         bar_ax.bar(range(n), p, color=bar_colors)
         bar_ax.set(ylim=(0, 1), xticks=range(n), yticks=[0, 0.5, 1])
-        bar_ax.set_xticklabels(range(n), fontsize=7)
+        bar_ax.set_xticklabels(class_names, fontsize=6, rotation=90)
         bar_ax.tick_params(axis="y", labelsize=7)
-    if title:
-        fig.suptitle(title)
+    if title or note:
+        fig.suptitle("\n".join(filter(None, [title, note])))
     return save_figure(fig, path)
 
 
@@ -136,4 +147,55 @@ def sweep(results, path, title="Architecture sweep"):
     for ax in (acc_ax, time_ax):
         ax.grid(alpha=0.3, which="both")
         ax.legend()
+    return save_figure(fig, path)
+
+
+def filters(weights, path, title="First-layer filters"):
+    """The filters of a convolution taking a one-channel image, ``weights`` (out, 1, kh, kw), one tile each.
+
+    All tiles share one colour scale centred on zero (red positive, blue negative), so a filter's
+    contrast can be compared with its neighbours': each is a small pattern the layer responds to.
+    """
+    w = np.asarray(weights)[:, 0]
+    cols = min(8, len(w))
+    rows = -(-len(w) // cols)
+    fig = _figure(1.2 * cols + 1, 1.2 * rows + 0.8)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    limit = np.abs(w).max() or 1.0
+    for k, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= len(w):
+            ax.axis("off")
+            continue
+        im = ax.imshow(w[k], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(str(k), fontsize=7)
+    fig.colorbar(im, ax=list(axes), label="weight", shrink=0.8)
+    fig.suptitle(f"{title}: {len(w)} filters of {w.shape[1]}×{w.shape[2]} pixels")
+    return save_figure(fig, path)
+
+
+def feature_maps(image, stages, path, title="One test image through the convolutions", max_maps=32):
+    """The input ``image`` (H, W), then for each ``(name, maps)`` in ``stages`` (maps: (C, h, w)) its
+    first ``max_maps`` channels, each on its own colour scale (bright = strong response)."""
+    cols = 8
+    rows_per = [-(-min(len(m), max_maps) // cols) for _, m in stages]
+    fig = _figure(1.3 * cols, 1.3 * (sum(rows_per) + 1) + 0.5 * len(stages) + 0.8)
+    subfigs = fig.subfigures(len(stages) + 1, 1, height_ratios=[1.2] + rows_per)
+    ax = subfigs[0].subplots()
+    ax.imshow(image, cmap="binary")
+    ax.set(xticks=[], yticks=[], title="input")
+    for sub, (name, maps), rows in zip(subfigs[1:], stages, rows_per):
+        shown = maps[:max_maps]
+        axes = np.atleast_1d(sub.subplots(rows, cols)).ravel()
+        for k, a in enumerate(axes):
+            a.set_xticks([])
+            a.set_yticks([])
+            if k < len(shown):
+                a.imshow(shown[k], cmap="viridis")
+            else:
+                a.axis("off")
+        more = f", first {len(shown)} of {len(maps)} channels" if len(maps) > len(shown) else f", {len(maps)} channels"
+        sub.suptitle(f"{name} ({maps.shape[1]}×{maps.shape[2]}{more})", fontsize=10)
+    fig.suptitle(f"{title}\neach map on its own colour scale: dark = no response, bright = the strongest")
     return save_figure(fig, path)

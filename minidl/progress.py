@@ -12,6 +12,7 @@ class ProgressBar:
     """``for x in ProgressBar(items, desc="epoch 1"): ...`` or manual ``update(n)`` for byte counts.
 
     ``postfix`` (a dict or string set by the loop body) is shown after the bar, e.g. the running loss.
+    While the loop runs, the bar shows the elapsed time and the time left at the current rate.
     """
 
     def __init__(self, iterable=None, total=None, desc="", unit="it", file=None, min_interval=0.1, disable=False):
@@ -67,7 +68,10 @@ class ProgressBar:
             bar = f"[{'#' * filled}{'.' * (30 - filled)}] {self.n}/{self.total}"
         else:
             bar = f"{self.n}"
-        return f"{self.desc} {bar} {_human(rate)}{self.unit}/s {elapsed:.1f}s {self.postfix}".strip()
+        timing = f"{elapsed:.1f}s"
+        if self.total and 0 < self.n < self.total and rate > 0:  # still running: what is left at this rate
+            timing += f" elapsed, ~{(self.total - self.n) / rate:.0f}s left"
+        return f"{self.desc} {bar} {_human(rate)}{self.unit}/s {timing} {self.postfix}".strip()
 
 
 def _human(x):

@@ -1,80 +1,196 @@
-"""End-to-end runs of examples/fashion_mlp.py: the README's main job, a reduced run, a sweep, and errors."""
+"""End-to-end runs of examples/fashion_mlp.py and examples/fashion_cnn.py: reduced runs (default suite),
+the full default runs (``-m slow``), the checks on the command line, and what the figures say."""
 import gzip
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from minidl.datasets import fashion_mnist
+import minidl
+from minidl import Tensor, nn, no_grad, plots
+from minidl.datasets import FASHION_MNIST_CLASSES, fashion_mnist, load_fashion_mnist
+from minidl.progress import ProgressBar
+from minidl.training import evaluate, fit
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "examples" / "fashion_mlp.py"
+EXAMPLES = ROOT / "examples"
+MLP, CNN = EXAMPLES / "fashion_mlp.py", EXAMPLES / "fashion_cnn.py"
 HAVE_DATA = fashion_mnist.find_files("train") is not None and fashion_mnist.find_files("test") is not None
 needs_data = pytest.mark.skipif(not HAVE_DATA, reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
 OUTPUTS = ["metrics.json", "accuracy_curve.png", "per_class_accuracy.png", "confusion_matrix.png", "predictions.png", "model.h5"]
+CNN_OUTPUTS = OUTPUTS + ["filters.png", "feature_maps.png"]
+SMALL_CNN = ["--channels", "4", "8", "--limit-train", "2000", "--epochs", "1", "--seed", "3"]
 
 
-def run(*args):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, env=env, cwd=ROOT)
+def run(script, *args, env=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=3600)
 
 
-@needs_data
-def test_default_run_reaches_86_percent_and_writes_every_output(tmp_path):
-    result = run("--out", tmp_path)
-    assert result.returncode == 0, result.stderr
-    for name in OUTPUTS:
-        assert (tmp_path / name).stat().st_size > 1000, name
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["test_accuracy"] >= 0.86
-    assert len(metrics["epochs"]) == 5 and metrics["settings"]["hidden"] == [128]
-    assert set(metrics["per_class_accuracy"]) == set(fashion_mnist.FASHION_MNIST_CLASSES)
-    assert sum(map(sum, metrics["confusion_matrix"])) == 10_000
-    assert "Shirt" in result.stdout and "test accuracy" in result.stdout
+def example_module(name):
+    """Import examples/<name>.py (they import their neighbour fashion_common, so examples/ goes on the path)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    return __import__(name)
 
-    # the saved weights reproduce the reported accuracy
-    import numpy as np
 
-    from minidl import Tensor, no_grad
-    from minidl.datasets import load_fashion_mnist
-
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        from fashion_mlp import build_model
-    finally:
-        sys.path.pop(0)
-    model = build_model([128]).load(tmp_path / "model.h5")
+def reloaded_accuracy(model, path, channels_first=False):
+    """Test accuracy of ``model`` after loading the weights in ``path``."""
+    model.load(path)
     images, labels = load_fashion_mnist("test")
-    with no_grad():
-        predicted = model(Tensor(images.astype(np.float32) / 255)).data.argmax(1)
-    assert abs(np.mean(predicted == labels) - metrics["test_accuracy"]) < 1e-9
+    x = images.astype(np.float32) / 255
+    _, acc, _ = evaluate(model, x[:, None] if channels_first else x, labels)
+    return acc
 
+
+def check_full_run(result, out, minimum, model, channels_first, outputs):
+    assert result.returncode == 0, result.stderr
+    for name in outputs:
+        assert (out / name).stat().st_size > 1000, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= minimum
+    assert len(metrics["epochs"]) == 5 and metrics["settings"]["train_examples"] == 60_000
+    assert sum(map(sum, metrics["confusion_matrix"])) == 10_000
+    assert "Shirt" in result.stdout and "expected time" in result.stdout
+    assert abs(reloaded_accuracy(model, out / "model.h5", channels_first) - metrics["test_accuracy"]) < 1e-9
+    return metrics
+
+
+# --- the full runs the docs describe -----------------------------------------------------------------------
+
+@pytest.mark.slow
+@needs_data
+def test_mlp_default_run_reaches_86_percent_and_writes_every_output(tmp_path):
+    result = run(MLP, "--out", tmp_path)
+    metrics = check_full_run(result, tmp_path, 0.86, example_module("fashion_mlp").build_model([128]), False, OUTPUTS)
+    assert metrics["settings"]["hidden"] == [128]
+
+
+@pytest.mark.slow
+@needs_data
+def test_cnn_default_run_reaches_91_percent_and_writes_every_output(tmp_path):
+    mlp = tmp_path / "mlp.json"
+    mlp.write_text(json.dumps({"per_class_accuracy": {name: 0.5 for name in FASHION_MNIST_CLASSES}}))
+    result = run(CNN, "--out", tmp_path, "--compare", mlp)
+    metrics = check_full_run(result, tmp_path, 0.91, example_module("fashion_cnn").build_model(), True, CNN_OUTPUTS)
+    assert metrics["settings"]["channels"] == [32, 64] and metrics["settings"]["batch_size"] == 64
+    assert "MLP" in result.stdout  # the per-class table has the MLP's column
+
+
+# --- reduced runs (default suite) ---------------------------------------------------------------------------
 
 @needs_data
-def test_reduced_run_beats_chance_widely_and_is_reproducible(tmp_path):
+def test_mlp_reduced_run_beats_chance_widely_is_reproducible_and_reloads(tmp_path):
     args = ["--epochs", "1", "--limit-train", "3000", "--hidden", "32", "16", "--seed", "7"]
-    first, second = run(*args, "--out", tmp_path / "a"), run(*args, "--out", tmp_path / "b")
+    first, second = run(MLP, *args, "--out", tmp_path / "a"), run(MLP, *args, "--out", tmp_path / "b")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in "ab")
     assert a["test_accuracy"] > 0.6  # chance is 0.1
     assert a["epochs"][0]["test_loss"] == b["epochs"][0]["test_loss"]
     assert a["confusion_matrix"] == b["confusion_matrix"]
-    assert (tmp_path / "a" / "model.h5").read_bytes() != b""
+    assert a["settings"]["train_examples"] == 3000 and a["settings"]["limit_train"] == 3000
+    for name in OUTPUTS:
+        assert (tmp_path / "a" / name).stat().st_size > 1000, name
+    model = example_module("fashion_mlp").build_model([32, 16])
+    assert reloaded_accuracy(model, tmp_path / "a" / "model.h5") == a["test_accuracy"]
 
 
 @needs_data
-def test_sweep_writes_table_and_figure(tmp_path):
-    result = run("--sweep", "--sweep-widths", "8", "16", "--sweep-depths", "1", "2", "--epochs", "1",
+def test_cnn_reduced_run_beats_chance_widely_is_reproducible_and_reloads(tmp_path):
+    mlp = tmp_path / "mlp_metrics.json"  # an MLP run's per-class accuracy, for the table's second column
+    mlp.write_text(json.dumps({"per_class_accuracy": {name: 0.25 + i / 100 for i, name in enumerate(FASHION_MNIST_CLASSES)}}))
+    first = run(CNN, *SMALL_CNN, "--out", tmp_path / "a", "--compare", mlp)
+    second = run(CNN, *SMALL_CNN, "--out", tmp_path / "b", "--compare", tmp_path / "nowhere.json")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in "ab")
+    assert a["test_accuracy"] > 0.5  # chance is 0.1
+    assert a["epochs"] == [dict(e, seconds=e_a["seconds"]) for e, e_a in zip(b["epochs"], a["epochs"])]
+    assert a["confusion_matrix"] == b["confusion_matrix"]
+    assert a["settings"]["channels"] == [4, 8] and a["settings"]["train_examples"] == 2000
+    for name in CNN_OUTPUTS:
+        assert (tmp_path / "a" / name).stat().st_size > 1000, name
+    model = example_module("fashion_cnn").build_model([4, 8])
+    assert reloaded_accuracy(model, tmp_path / "a" / "model.h5", channels_first=True) == a["test_accuracy"]
+    images, labels = load_fashion_mnist("test")  # the file also rebuilds the network by itself
+    rebuilt = nn.load_model(tmp_path / "a" / "model.h5")
+    assert evaluate(rebuilt, images[:, None].astype(np.float32) / 255, labels)[1] == a["test_accuracy"]
+    # the progress output names its losses; the per-class table has the MLP's column beside this run's
+    assert "running loss=" in first.stderr and "running loss" in first.stdout and "expected time" in first.stdout
+    lines = first.stdout.splitlines()
+    assert next(line for line in lines if line.startswith("class")).split() == ["class", "accuracy", "MLP"]
+    assert next(line for line in lines if line.startswith("Shirt")).split()[-1] == "0.310"
+    # without an MLP run to compare with: one column, and a note saying how to get the other
+    assert "no MLP column" in second.stdout and "nowhere.json" in second.stdout
+    assert next(line for line in second.stdout.splitlines() if line.startswith("class")).split() == ["class", "accuracy"]
+
+
+@needs_data
+def test_sweep_writes_table_and_figure_and_records_the_training_set(tmp_path):
+    result = run(MLP, "--sweep", "--sweep-widths", "8", "16", "--sweep-depths", "1", "2", "--epochs", "1",
                  "--limit-train", "1000", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
-    sweep = json.loads((tmp_path / "sweep.json").read_text())["results"]
-    assert [(r["depth"], r["width"]) for r in sweep] == [(1, 8), (1, 16), (2, 8), (2, 16)]
-    assert sweep[0]["parameters"] == 784 * 8 + 8 + 8 * 10 + 10
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert [(r["depth"], r["width"]) for r in sweep["results"]] == [(1, 8), (1, 16), (2, 8), (2, 16)]
+    assert sweep["results"][0]["parameters"] == 784 * 8 + 8 + 8 * 10 + 10
+    assert sweep["limit_train"] == 1000 and sweep["train_examples"] == 1000
     assert (tmp_path / "sweep.png").stat().st_size > 1000
     assert "width   16" in result.stdout
+
+
+# --- the command line: a wrong value is refused in one line naming it, before any training ----------------
+
+def assert_one_line_refusal(result, *fragments):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert "model:" not in result.stdout  # refused before the model was built
+
+
+@pytest.mark.parametrize("script", [MLP, CNN], ids=["mlp", "cnn"])
+def test_a_data_folder_without_the_dataset_is_refused_naming_it(script, tmp_path):
+    assert_one_line_refusal(run(script, "--data", "/nonexistent", "--out", tmp_path / "o"), "--data", "/nonexistent")
+    assert_one_line_refusal(run(script, "--data", tmp_path, "--out", tmp_path / "o"),
+                            "--data", str(tmp_path), "train-images-idx3-ubyte")
+    half = tmp_path / "half"  # the training files only: the test files must not come from elsewhere either
+    half.mkdir()
+    for name in fashion_mnist.FILES["train"]:
+        (half / name).write_bytes(b"")
+    assert_one_line_refusal(run(script, "--data", half, "--out", tmp_path / "o"), str(half), "t10k-images-idx3-ubyte")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("script, option, value", [
+    *[(script, option, "0") for script in (MLP, CNN) for option in ("--limit-train", "--epochs", "--batch-size", "--lr")],
+    (MLP, "--limit-train", "-5"), (CNN, "--lr", "-0.001"), (MLP, "--lr", "nan"), (CNN, "--epochs", "two"),
+    (CNN, "--seed", "-1"), (MLP, "--hidden", "0"), (CNN, "--channels", "0"),
+], ids=lambda v: v.stem if isinstance(v, Path) else v)
+def test_an_out_of_range_value_is_refused_naming_the_option(script, option, value, tmp_path):
+    result = run(script, option, value, "--out", tmp_path / "o")
+    assert result.returncode == 2
+    assert_one_line_refusal(result, option, value)
+
+
+@needs_data
+@pytest.mark.parametrize("script", [MLP, CNN], ids=["mlp", "cnn"])
+def test_more_training_images_than_there_are_is_refused(script, tmp_path):
+    assert_one_line_refusal(run(script, "--limit-train", "60001", "--out", tmp_path / "o"), "--limit-train", "60001", "60000")
+
+
+@pytest.mark.parametrize("script", [MLP, CNN], ids=["mlp", "cnn"])
+def test_an_unwritable_output_folder_is_refused_before_training(script, tmp_path):
+    a_file = tmp_path / "passwd"
+    a_file.write_text("not a folder\n")
+    assert_one_line_refusal(run(script, "--out", a_file / "x"), "--out", str(a_file / "x"), "is a file")
+    assert_one_line_refusal(run(script, "--out", a_file), "--out", str(a_file))
 
 
 def test_corrupt_data_gives_a_one_line_error(tmp_path):
@@ -82,7 +198,7 @@ def test_corrupt_data_gives_a_one_line_error(tmp_path):
     data.mkdir()
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (data / f"{name}.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03garbage")[:-4])  # truncated gzip
-    result = run("--data", data, "--out", tmp_path / "out")
+    result = run(MLP, "--data", data, "--out", tmp_path / "out")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -90,6 +206,121 @@ def test_corrupt_data_gives_a_one_line_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_bad_arguments_are_rejected():
-    result = run("--epochs", "0")
-    assert result.returncode == 2 and "must be positive" in result.stderr
+# --- what the progress output and the figures say -------------------------------------------------------------
+
+def tiny_problem(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 1, 6, 6), dtype=np.float32)
+    y = rng.integers(0, 10, n)
+    return x, y
+
+
+def test_fit_labels_the_running_loss_and_the_end_of_epoch_loss(capsys):
+    minidl.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 10))
+    x, y = tiny_problem()
+    history, probs = fit(model, (x, y), (x, y), epochs=2, batch_size=16, lr=1e-2, seed=0)
+    out, err = capsys.readouterr()
+    assert err.count("running loss=") == 2  # one bar per epoch, the running mean labelled as such
+    assert out.count("train loss") == 2 and "test accuracy" in out
+    running = float(err.splitlines()[0].rsplit("running loss=", 1)[1])
+    assert math.isclose(running, history[0]["running_loss"], rel_tol=1e-3)
+    assert history[0]["running_loss"] != history[0]["train_loss"]  # two different numbers, both named
+    assert probs.shape == (64, 10)
+
+
+def test_progress_bar_says_how_much_time_is_left():
+    class Terminal:
+        def __init__(self):
+            self.text = ""
+
+        def isatty(self):
+            return True
+
+        def write(self, s):
+            self.text += s
+
+        def flush(self):
+            pass
+
+    term = Terminal()
+    bar = ProgressBar(total=10, desc="epoch 1/5", file=term, min_interval=0)
+    bar.start -= 2.0  # as if two seconds went by for the first 4 items: 3 s left at that rate
+    bar.update(4)
+    assert "s left" in term.text and "~3s left" in term.text
+    bar.update(6)
+    bar.close()
+    assert "left" not in term.text.rsplit("\r", 1)[1]  # the finished line gives the time taken only
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Every figure the plots module saves, kept for inspection (and still written)."""
+    saved = {}
+    original = plots.save_figure
+
+    def keep(fig, path, **kw):
+        saved[Path(path).name] = fig
+        return original(fig, path, **kw)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return saved
+
+
+def texts(fig):
+    from matplotlib.text import Text
+
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def test_per_class_figure_says_what_red_means(figures, tmp_path):
+    plots.per_class_accuracy([0.9, 0.5, 0.88], ["a", "b", "c"], tmp_path / "per_class_accuracy.png")
+    fig = figures["per_class_accuracy.png"]
+    legend = " | ".join(t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    assert "more than 5 points below the mean" in legend
+    bars = fig.axes[0].patches
+    assert [b.get_facecolor()[:3] for b in bars].count(bars[1].get_facecolor()[:3]) == 1  # only "b" is red
+
+
+def test_predictions_figure_names_the_classes_and_says_wrong_ones_were_chosen(figures, tmp_path):
+    common = example_module("fashion_common")
+    minidl.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 10))
+    x, y = tiny_problem(200)
+    history, probs = fit(model, (x, y), (x, y), epochs=1, batch_size=50, lr=1e-3, verbose=False)
+    images = (x[:, 0] * 255).astype(np.uint8)
+    common.write_outputs(model, history, probs, (x, y), images, tmp_path, {}, 0.0, seed=0)
+    fig = figures["predictions.png"]
+    bar_axes = [ax for ax in fig.axes if ax.patches]
+    assert len(bar_axes) == 15
+    for ax in bar_axes:
+        assert [t.get_text() for t in ax.get_xticklabels()] == list(FASHION_MNIST_CLASSES)
+    title = fig._suptitle.get_text()
+    assert "5 misclassified ones picked on purpose" in title and "of 15 shown are wrong" in title
+    assert "blue = the true class" in title
+
+
+@needs_data
+def test_sweep_figure_title_says_epochs_and_training_images(figures, tmp_path):
+    mlp = example_module("fashion_mlp")
+    assert mlp.main(["--sweep", "--sweep-widths", "4", "--sweep-depths", "1", "--epochs", "1",
+                     "--limit-train", "300", "--out", str(tmp_path)]) == 0
+    titles = " ".join(texts(figures["sweep.png"]))
+    assert "1 epoch on 300 training images" in titles and "1 epochs" not in titles
+
+
+def test_cnn_figures_show_every_filter_and_each_convolution(figures, tmp_path):
+    cnn = example_module("fashion_cnn")
+    minidl.manual_seed(0)
+    model = cnn.build_model([6, 4])
+    image = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
+    stages = cnn.conv_outputs(model, image)
+    assert [name for name, _ in stages] == ["conv1 + ReLU", "conv2 + ReLU"]
+    assert stages[0][1].shape == (6, 28, 28) and stages[1][1].shape == (4, 14, 14)
+    with no_grad():
+        first = model[1](model[0](Tensor(image[None]))).data[0]
+    np.testing.assert_array_equal(stages[0][1], first)
+    plots.filters(model[0].weight.data, tmp_path / "filters.png")
+    plots.feature_maps(image[0], stages, tmp_path / "feature_maps.png")
+    assert sum(1 for ax in figures["filters.png"].axes if ax.images) == 6
+    assert sum(1 for ax in figures["feature_maps.png"].axes if ax.images) == 1 + 6 + 4
