@@ -29,7 +29,7 @@ from minidl.training import fit
 
 import fashion_common as common
 
-EXPECTED_TIME = "about 8 minutes on a quiet 2-core machine (fast kernels), far longer when other programs share the cores"
+EXPECTED_TIME = "about 6-7 minutes on a quiet 2-core machine (fast kernels), far longer when other programs share the cores"
 
 
 def build_model(channels=(32, 64), image_size=28, classes=10):
@@ -74,6 +74,15 @@ def run(args, train_data, test_data, test_images):
           f"adam lr={args.lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}, "
           f"{kernels.selected()} kernels")
     common.announce(EXPECTED_TIME, args.epochs, len(train_data[1]))
+    if kernels.selected() == "fast":
+        # a training step allocates the same arrays again and again, and the Linear layers' small products
+        # on BLAS's own threads would leave a thread spinning against the split convolutions
+        # (docs/performance_cnn.md): both settings for this process only, by explicit calls
+        from minidl.fast.memory import keep_freed_memory
+        from minidl.fast.parallel import single_threaded_blas
+
+        keep_freed_memory()
+        single_threaded_blas()
     start = time.perf_counter()
     history, probs = fit(model, train_data, test_data, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, optimizer="adam", seed=args.seed)
