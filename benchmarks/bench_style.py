@@ -64,7 +64,7 @@ def torch_run(model, content, style, steps):
     import torch.nn.functional as F
 
     from minidl.style import CONTENT_LAYERS, LOSS_WEIGHTS, STYLE_LAYERS
-    from minidl.weights.format import PREPROCESSING
+    from minidl.models.architecture import PREPROCESSING
 
     torch.set_num_threads(2)
     weights = LOSS_WEIGHTS[model.preprocessing]
