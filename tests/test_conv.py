@@ -8,6 +8,7 @@ import minidl
 from minidl import Tensor, gradcheck, nn, no_grad
 from minidl.fast import blas
 from minidl.fast import fast_conv as conv
+from minidl.fast import flat_conv
 from minidl.textbook import conv2d_loops
 from minidl import functional as F
 
@@ -27,9 +28,12 @@ CONV_CASES = [
 ]
 
 
-@pytest.fixture(params=["im2col", "shifted"])
+@pytest.fixture(params=["im2col", "shifted", "flat"])
 def forward_path(request, monkeypatch):
-    """Each stride-1 forward through im2col, then through the shifted-view GEMMs (whatever the channels)."""
+    """Each stride-1 forward through im2col, through the shifted-view GEMMs (whatever the channels), then
+    through flat_conv wherever it applies (batches of small images)."""
+    if request.param != "flat":
+        monkeypatch.setattr(flat_conv, "MAX_PIXELS", 0)
     if request.param == "shifted":
         if not blas.gemm_available(np.float64):
             pytest.skip("no BLAS gemm to call directly here")
@@ -37,6 +41,12 @@ def forward_path(request, monkeypatch):
     else:
         monkeypatch.setattr(conv, "SHIFTED_CHANNELS", (10**9, 0))
     return request.param
+
+
+@pytest.fixture
+def no_flat(monkeypatch):
+    """fast_conv's own paths even for batches of small images (which flat_conv takes otherwise)."""
+    monkeypatch.setattr(flat_conv, "MAX_PIXELS", 0)
 
 
 @pytest.fixture
@@ -167,6 +177,7 @@ ROTATED_CASES = [
 
 
 @pytest.mark.parametrize("x_shape, w_shape, padding", ROTATED_CASES)
+@pytest.mark.usefixtures("no_flat")
 def test_rotated_kernel_input_gradient_equals_col2im(monkeypatch, x_shape, w_shape, padding):
     x, w, _ = case_arrays(x_shape, w_shape)
     g = rng.standard_normal(F.conv2d(x, w, padding=padding).shape)
@@ -184,6 +195,7 @@ def test_rotated_kernel_input_gradient_equals_col2im(monkeypatch, x_shape, w_sha
 
 # the same, plus O > C (which takes the rotated kernel only when dL/dW is wanted too)
 @pytest.mark.parametrize("x_shape, w_shape, padding", ROTATED_CASES + [((2, 2, 6, 5), (5, 2, 3, 3), (1, 1))])
+@pytest.mark.usefixtures("no_flat")
 def test_weight_gradient_from_the_columns_of_g_equals_im2col(monkeypatch, x_shape, w_shape, padding):
     x, w, _ = case_arrays(x_shape, w_shape)
     g = rng.standard_normal(F.conv2d(x, w, padding=padding).shape)
@@ -201,6 +213,7 @@ def test_weight_gradient_from_the_columns_of_g_equals_im2col(monkeypatch, x_shap
     assert grads[10**9][1].flags.c_contiguous  # a parameter's .grad, in OIHW like the weight
 
 
+@pytest.mark.usefixtures("no_flat")
 def test_shifted_view_gradcheck(monkeypatch, tiny_chunks):
     monkeypatch.setattr(conv, "SHIFTED_CHANNELS", (1, 10**9))
     monkeypatch.setattr(conv, "ROTATED_MAX_CHANNELS", 10**9)
@@ -345,6 +358,7 @@ def test_frozen_weight_skips_the_weight_gradient(monkeypatch, stride):
     np.testing.assert_allclose(xt.grad, unfrozen.grad, rtol=1e-12)
 
 
+@pytest.mark.usefixtures("no_flat")
 def test_input_without_grad_skips_the_input_gradient(monkeypatch):
     x, w, b = case_arrays((2, 3, 6, 6), (4, 3, 3, 3))
     wt = Tensor(w, requires_grad=True)

@@ -1,0 +1,130 @@
+"""minidl/fast/flat_conv.py: the batch-of-small-images convolution, against the textbook kernel and a loop."""
+import numpy as np
+import pytest
+
+from minidl import Tensor, fast, textbook
+from minidl.fast import fast_conv, flat_conv, parallel
+
+rng = np.random.default_rng(7)
+
+# (x shape, weight shape, padding): 'same' 3×3 (the CNN's), no padding, full padding (kernel - 1), non-square
+# kernels with unequal paddings, 1×1, 5×5, one channel in, more filters than channels and fewer
+CASES = [
+    ((3, 2, 6, 7), (4, 2, 3, 3), (1, 1)),
+    ((2, 3, 5, 5), (2, 3, 3, 3), (0, 0)),
+    ((2, 2, 4, 5), (3, 2, 3, 3), (2, 2)),
+    ((3, 2, 6, 5), (3, 2, 2, 4), (1, 3)),
+    ((4, 3, 5, 4), (2, 3, 1, 1), (0, 0)),
+    ((2, 1, 9, 8), (5, 1, 5, 5), (2, 1)),
+    ((11, 1, 7, 7), (6, 1, 3, 3), (1, 1)),
+]
+
+
+def arrays(x_shape, w_shape, dtype=np.float64):
+    return (rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype),
+            rng.standard_normal(w_shape[0]).astype(dtype))
+
+
+def test_flatten_places_every_pixel_and_zeros_elsewhere():
+    x = rng.standard_normal((3, 2, 4, 5))
+    layout = flat_conv.Layout(x.shape, (3, 3), (1, 2), x.dtype)
+    flat = layout.flatten(x, 4, 5, layout.lead)
+    assert (layout.S, layout.R) == (5 + 2, 4 + 1)
+    expected = np.zeros_like(flat)
+    for n in range(3):
+        for r in range(4):
+            for s in range(5):
+                expected[:, layout.lead + (n * layout.R + r) * layout.S + s] = x[n, :, r, s]
+    np.testing.assert_array_equal(flat, expected)
+
+
+def test_every_tap_is_a_fixed_distance_from_its_anchor():
+    # the layout's promise: tap (i, j) of output pixel (n, h, w) is at anchor (n·R + h)·S + w plus i·S + j
+    x = rng.standard_normal((2, 1, 4, 3))
+    kh, kw, ph, pw = 3, 2, 2, 1
+    layout = flat_conv.Layout(x.shape, (kh, kw), (ph, pw), x.dtype)
+    flat = layout.flatten(x, 4, 3, layout.lead)[0]
+    padded = np.pad(x[:, 0], ((0, 0), (ph, ph), (pw, pw)))
+    for n in range(2):
+        for h in range(layout.Ho):
+            for w in range(layout.Wo):
+                anchor = (n * layout.R + h) * layout.S + w
+                window = [flat[anchor + i * layout.S + j] for i in range(kh) for j in range(kw)]
+                np.testing.assert_array_equal(window, padded[n, h : h + kh, w : w + kw].ravel())
+
+
+def run(kernels, x, w, b, padding, need_x=True, need_w=True, activation=None, seed=3):
+    xt, wt, bt = Tensor(x, requires_grad=need_x), Tensor(w, requires_grad=need_w), Tensor(b, requires_grad=True)
+    y = kernels.conv2d(xt, wt, bt, padding=padding, activation=activation)
+    y.backward(np.random.default_rng(seed).standard_normal(y.shape).astype(x.dtype))
+    return y.data, xt.grad, wt.grad, bt.grad
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding", CASES)
+@pytest.mark.parametrize("need_x, need_w", [(True, True), (False, True), (True, False)])
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_agrees_with_the_textbook_kernel(monkeypatch, x_shape, w_shape, padding, need_x, need_w, activation):
+    calls = []
+    original = flat_conv.forward
+    monkeypatch.setattr(flat_conv, "forward", lambda *a, **k: calls.append(1) or original(*a, **k))
+    x, w, b = arrays(x_shape, w_shape)
+    want = run(textbook, x, w, b, padding, need_x, need_w, activation)
+    got = run(fast, x, w, b, padding, need_x, need_w, activation)
+    assert calls  # the flat path really ran
+    for ours, theirs in zip(got, want):
+        assert (ours is None) == (theirs is None)
+        if theirs is not None:
+            np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("budget, workers", [(1, 1), (1, 2), (4000, 2), (10**9, 2), (10**9, 3)])
+def test_chunks_of_whole_images_cover_the_batch_once(monkeypatch, budget, workers):
+    monkeypatch.setattr(fast_conv, "BATCH_CHUNK_BYTES", budget)
+    monkeypatch.setattr(parallel, "WORKERS", workers)
+    for batch in (2, 5, 11, 64):
+        layout = flat_conv.Layout((batch, 2, 6, 6), (3, 3), (1, 1), np.float32)
+        seen = []
+        layout.for_images(lambda n0, n1, buffer, worker: seen.append((n0, n1)), rows_per_image=20)
+        seen.sort()
+        assert seen[0][0] == 0 and seen[-1][1] == batch
+        assert all(n1 > n0 for n0, n1 in seen) and all(a[1] == b[0] for a, b in zip(seen, seen[1:]))
+        if budget == 1:
+            assert len(seen) == batch  # one image per chunk when not even one fits the budget
+
+
+@pytest.mark.parametrize("budget", [1, 3000, 10**9])  # one image per chunk, a few, half the batch
+def test_float32_cnn_layer_against_textbook_in_any_chunking(monkeypatch, budget):
+    monkeypatch.setattr(fast_conv, "BATCH_CHUNK_BYTES", budget)
+    x, w, b = arrays((9, 3, 14, 14), (8, 3, 3, 3), np.float32)
+    for ours, theirs in zip(run(fast, x, w, b, 1), run(textbook, x, w, b, 1)):
+        np.testing.assert_allclose(ours, theirs, rtol=2e-5, atol=2e-5 * np.abs(theirs).max())
+        assert ours.dtype == np.float32
+
+
+def test_weight_gradient_is_the_same_to_the_last_bit_on_every_run():
+    x, w, b = arrays((16, 4, 10, 10), (6, 4, 3, 3), np.float32)
+    first = run(fast, x, w, b, 1)
+    for _ in range(3):
+        for ours, again in zip(first, run(fast, x, w, b, 1)):
+            np.testing.assert_array_equal(ours, again)
+
+
+def test_fused_relu_at_exactly_zero_sends_no_gradient():
+    # zero weights and bias: every pre-activation is exactly 0, the kink; ReLU'(0) = 0 as in the textbook
+    x = rng.standard_normal((4, 2, 5, 5))
+    w, b = np.zeros((3, 2, 3, 3)), np.zeros(3)
+    y, dx, dw, db = run(fast, x, w, b, 1, activation="relu")
+    assert not y.any() and not dx.any() and not dw.any() and not db.any()
+    y, dx, dw, db = run(fast, x, w, b, 1)  # without the ReLU the same gradient flows
+    assert dw.any() and db.any()
+
+
+@pytest.mark.parametrize("x_shape, stride, padding, takes", [
+    ((2, 3, 14, 14), (1, 1), (1, 1), True),
+    ((1, 3, 14, 14), (1, 1), (1, 1), False),  # one image (VGG's case): bands of rows in fast_conv
+    ((2, 3, 14, 14), (2, 2), (1, 1), False),  # strided
+    ((2, 3, 14, 14), (1, 1), (3, 1), False),  # padding as large as the kernel
+    ((2, 3, 65, 64), (1, 1), (1, 1), False),  # not a small image
+])
+def test_which_convolutions_take_the_flat_path(x_shape, stride, padding, takes):
+    assert flat_conv.suits(x_shape, (4, 3, 3, 3), stride, padding) == takes
