@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minidl import Tensor, fast, textbook
-from minidl.fast import fast_conv, flat_conv, parallel
+from minidl.fast import flat_conv, parallel
 
 rng = np.random.default_rng(7)
 
@@ -79,7 +79,7 @@ def test_agrees_with_the_textbook_kernel(monkeypatch, x_shape, w_shape, padding,
 
 @pytest.mark.parametrize("budget, workers", [(1, 1), (1, 2), (4000, 2), (10**9, 2), (10**9, 3)])
 def test_chunks_of_whole_images_cover_the_batch_once(monkeypatch, budget, workers):
-    monkeypatch.setattr(fast_conv, "BATCH_CHUNK_BYTES", budget)
+    monkeypatch.setattr(flat_conv, "CHUNK_BYTES", budget)
     monkeypatch.setattr(parallel, "WORKERS", workers)
     for batch in (2, 5, 11, 64):
         layout = flat_conv.Layout((batch, 2, 6, 6), (3, 3), (1, 1), np.float32)
@@ -94,7 +94,7 @@ def test_chunks_of_whole_images_cover_the_batch_once(monkeypatch, budget, worker
 
 @pytest.mark.parametrize("budget", [1, 3000, 10**9])  # one image per chunk, a few, half the batch
 def test_float32_cnn_layer_against_textbook_in_any_chunking(monkeypatch, budget):
-    monkeypatch.setattr(fast_conv, "BATCH_CHUNK_BYTES", budget)
+    monkeypatch.setattr(flat_conv, "CHUNK_BYTES", budget)
     x, w, b = arrays((9, 3, 14, 14), (8, 3, 3, 3), np.float32)
     for ours, theirs in zip(run(fast, x, w, b, 1), run(textbook, x, w, b, 1)):
         np.testing.assert_allclose(ours, theirs, rtol=2e-5, atol=2e-5 * np.abs(theirs).max())

@@ -46,6 +46,10 @@ from . import fast_conv, parallel  # fast_conv imports this module too: its name
 #: Largest image (H·W pixels) that takes this path; bigger images (VGG's) take ``fast_conv``'s bands of rows.
 MAX_PIXELS = 64 * 64
 
+#: Bytes of columns and product per chunk, over all the workers (the CNN's 32→64 layer: 2 images per
+#: worker forward, 3 backward). Tests lower it to force one image per chunk.
+CHUNK_BYTES = 4 * 2**20
+
 
 def suits(x_shape, weight_shape, stride, padding):
     """Whether a convolution takes this path: a batch of small images, stride 1, padding below the kernel."""
@@ -105,10 +109,10 @@ class Layout:
         """Call ``work(n0, n1, buffer, worker)`` for chunks of whole images, over the workers.
 
         ``rows_per_image`` is the count of float rows of R·S columns that one image needs in the buffers
-        (columns and product); chunks take as many images as fit ``fast_conv.BATCH_CHUNK_BYTES`` per worker."""
+        (columns and product); chunks take as many images as fit ``CHUNK_BYTES`` over all workers."""
         parts = parallel.WORKERS if parallel.available() and self.N >= 2 * parallel.WORKERS else 1
-        image_bytes = rows_per_image * self.R * self.S * 4
-        per_chunk = max(1, min(self.N // (2 * parts), fast_conv.BATCH_CHUNK_BYTES // parts // image_bytes))
+        image_bytes = rows_per_image * self.R * self.S * self.dtype.itemsize
+        per_chunk = max(1, min(self.N // (2 * parts), CHUNK_BYTES // parts // image_bytes))
         count = -(-self.N // per_chunk)
         if parts > 1:  # a multiple of the workers, so that they finish together
             count = min(self.N, -(-count // parts) * parts)
