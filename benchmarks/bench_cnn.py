@@ -1,6 +1,7 @@
 """Fashion-MNIST CNN training speed: minidl against PyTorch CPU, as a ratio measured in the same run.
 
     python benchmarks/bench_cnn.py [--steps 150] [--rounds 3]
+    python benchmarks/bench_cnn.py --separate-relu      (minidl with nn.ReLU layers, as PyTorch's network)
     python benchmarks/bench_cnn.py --threads 1 --cpu-time       (on a busy machine: the work, not the waiting)
     python benchmarks/bench_cnn.py --profile [--threads 1 --cpu-time]   (where minidl's time goes)
 
@@ -10,8 +11,9 @@ Flatten → Linear(3136, 128) → ReLU → Linear(128, 10), cross-entropy, Adam 
 64 (``--batch-size``), on Fashion-MNIST images as float32 in [0, 1]. Both start from the same weights (drawn
 here with NumPy) and see the same batches (a fixed random permutation of the training set). minidl runs as
 the example does: ``keep_freed_memory()`` and ``parallel.single_threaded_blas()`` (its kernels split their
-own work; see parallel.py). ``--fused-relu`` gives minidl ``Conv2d(..., activation="relu")`` instead of the
-separate ReLU layers.
+own work; see parallel.py), and as the example, each convolution's ReLU fused into it
+(``Conv2d(..., activation="relu")``, Keras's ``Conv2D(activation="relu")``: the same numbers). PyTorch has no
+such layer argument and runs ``nn.ReLU`` layers; ``--separate-relu`` gives minidl those too.
 
 Each round runs one fresh subprocess per framework, alternating minidl and PyTorch (``--threads`` 2 by
 default: minidl's worker threads, ``torch.set_num_threads(2)``), so that both see the same machine load and
@@ -70,7 +72,7 @@ def load_batches(batch_size, steps):
     return x, y.astype(np.int64), batches
 
 
-def run_minidl(x, y, batches, threads, clock, profile=False, fused_relu=False):
+def run_minidl(x, y, batches, threads, clock, profile=False, separate_relu=False):
     from minidl import Tensor, nn, optim
     from minidl import functional as F
     from minidl.fast import parallel
@@ -79,13 +81,13 @@ def run_minidl(x, y, batches, threads, clock, profile=False, fused_relu=False):
     keep_freed_memory()  # as examples/fashion_cnn.py does
     parallel.single_threaded_blas()  # likewise: minidl's kernels split their own work (parallel.py)
     parallel.WORKERS = threads
-    if fused_relu:  # the ReLU inside the convolution, as Keras's Conv2D(activation="relu")
-        model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1, activation="relu"), nn.MaxPool2d(2),
-                              nn.Conv2d(32, 64, 3, padding=1, activation="relu"), nn.MaxPool2d(2),
-                              nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
-    else:
+    if separate_relu:  # PyTorch's way of writing it
         model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                               nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+    else:  # the example's: the ReLU inside the convolution, as Keras's Conv2D(activation="relu")
+        model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1, activation="relu"), nn.MaxPool2d(2),
+                              nn.Conv2d(32, 64, 3, padding=1, activation="relu"), nn.MaxPool2d(2),
                               nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
     layers = [layer for layer in model if isinstance(layer, (nn.Conv2d, nn.Linear))]
     for layer, (w, b) in zip(layers, initial_weights()):
@@ -220,11 +222,11 @@ class Profiler:
         print(f"  {'autograd, batch indexing, other':<58} {(seconds - accounted) * ms:>22.2f}")
 
 
-def child(framework, steps, batch_size, threads, cpu_time, profile=False, fused_relu=False):
+def child(framework, steps, batch_size, threads, cpu_time, profile=False, separate_relu=False):
     x, y, batches = load_batches(batch_size, steps)
     clock = time.process_time if cpu_time else time.perf_counter
     if framework == "minidl":
-        times, loss = run_minidl(x, y, batches, threads, clock, profile, fused_relu)
+        times, loss = run_minidl(x, y, batches, threads, clock, profile, separate_relu)
     else:
         times, loss = run_torch(x, y, batches, threads, clock)
     print(json.dumps(dict(times=times, loss=loss, peak_mb=memory_mb("VmHWM"))))
@@ -241,21 +243,22 @@ def main():
                    help="time with the process's CPU time instead of the wall clock: with --threads 1, a "
                         "measure of the work done that a busy machine hardly disturbs")
     p.add_argument("--profile", action="store_true", help="minidl alone: time per layer and pass")
-    p.add_argument("--fused-relu", action="store_true",
-                   help='minidl with Conv2d(..., activation="relu") instead of separate ReLU layers')
+    p.add_argument("--separate-relu", action="store_true",
+                   help='minidl with nn.ReLU layers after the convolutions (as PyTorch) instead of '
+                        'Conv2d(..., activation="relu") (as the example and Keras)')
     p.add_argument("--child", choices=["minidl", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.steps < 1 or args.rounds < 1 or args.batch_size < 1:
         p.error("--steps, --rounds and --batch-size must be positive")
     if args.child or args.profile:
         return child(args.child or "minidl", args.steps, args.batch_size, args.threads, args.cpu_time, args.profile,
-                     args.fused_relu)
+                     args.separate_relu)
     options = ["--steps", args.steps, "--batch-size", args.batch_size, "--threads", args.threads]
-    flags = [flag for flag, on in (("--cpu-time", args.cpu_time), ("--fused-relu", args.fused_relu)) if on]
+    flags = [flag for flag, on in (("--cpu-time", args.cpu_time), ("--separate-relu", args.separate_relu)) if on]
     results = alternate(__file__, args.rounds, *options, *flags)
     per_epoch = STEPS_PER_EPOCH * 64 / args.batch_size / args.steps
     print(f"{args.steps} steps, batch {args.batch_size}, {args.rounds} rounds, {args.threads} thread(s), "
-          f"{'CPU time' if args.cpu_time else 'wall clock'}{', minidl with fused ReLU' if args.fused_relu else ''}")
+          f"{'CPU time' if args.cpu_time else 'wall clock'}, minidl with {'separate' if args.separate_relu else 'fused'} ReLU")
     print(f"{'framework':<10} {'s (best)':>9} {'s (median)':>11} {'s/epoch':>8} {'loss':>7} {'peak RSS MB':>12}")
     best = {}
     for f, runs in results.items():

@@ -7,7 +7,9 @@
 
 The network: Conv2d(1, 32, 3, padding=1) → ReLU → MaxPool2d(2) → Conv2d(32, 64, 3, padding=1) → ReLU →
 MaxPool2d(2) → Flatten → Linear(3136, 128) → ReLU → Linear(128, 10), the classic small net of the Keras and
-PyTorch tutorials. Outputs go to --out (default runs/fashion_cnn/): the same files as fashion_mlp.py
+PyTorch tutorials. Each convolution's ReLU is fused into it, as Keras writes it
+(``Conv2D(32, 3, activation="relu")``, here ``nn.Conv2d(1, 32, 3, padding=1, activation="relu")``): the same
+numbers as a separate ``nn.ReLU()`` layer, without a pass over the feature maps each way. Outputs go to --out (default runs/fashion_cnn/): the same files as fashion_mlp.py
 (metrics.json, accuracy_curve.png, per_class_accuracy.png, confusion_matrix.png, predictions.png, model.h5)
 plus filters.png (the first layer's learned 3×3 filters) and feature_maps.png (one test image through the
 convolutions). The per-class table at the end sits beside the MLP's, read from --compare.
@@ -33,11 +35,11 @@ EXPECTED_TIME = "about 6-7 minutes on a quiet 2-core machine (fast kernels), far
 
 
 def build_model(channels=(32, 64), image_size=28, classes=10):
-    """One block Conv2d(3×3, padding 1) → ReLU → MaxPool2d(2) per entry of ``channels`` (each halves the
-    image side), then Flatten → Linear(…, 128) → ReLU → Linear(128, classes)."""
+    """One block Conv2d(3×3, padding 1) with its ReLU → MaxPool2d(2) per entry of ``channels`` (each halves
+    the image side), then Flatten → Linear(…, 128) → ReLU → Linear(128, classes)."""
     layers, width, side = [], 1, image_size
     for c in channels:
-        layers += [nn.Conv2d(width, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        layers += [nn.Conv2d(width, c, 3, padding=1, activation="relu"), nn.MaxPool2d(2)]
         width, side = c, side // 2
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(width * side * side, 128), nn.ReLU(),
                          nn.Linear(128, classes))
@@ -46,11 +48,10 @@ def build_model(channels=(32, 64), image_size=28, classes=10):
 def conv_outputs(model, image):
     """``[(name, maps)]``: the output (after its ReLU) of each Conv2d of ``model`` for one image (1, 28, 28)."""
     stages, x = [], Tensor(image[None])
-    layers = list(model)
     with no_grad():
-        for i, layer in enumerate(layers):
+        for layer in model:
             x = layer(x)
-            if isinstance(layers[i - 1] if i else None, nn.Conv2d) and isinstance(layer, nn.ReLU):
+            if isinstance(layer, nn.Conv2d):
                 stages.append((f"conv{len(stages) + 1} + ReLU", x.data[0]))
     return stages
 

@@ -318,8 +318,9 @@ def test_cnn_figures_show_every_filter_and_each_convolution(figures, tmp_path):
     assert [name for name, _ in stages] == ["conv1 + ReLU", "conv2 + ReLU"]
     assert stages[0][1].shape == (6, 28, 28) and stages[1][1].shape == (4, 14, 14)
     with no_grad():
-        first = model[1](model[0](Tensor(image[None]))).data[0]
+        first = model[0](Tensor(image[None])).data[0]  # conv1 with its fused ReLU
     np.testing.assert_array_equal(stages[0][1], first)
+    assert first.min() == 0 and first.max() > 0
     plots.filters(model[0].weight.data, tmp_path / "filters.png")
     plots.feature_maps(image[0], stages, tmp_path / "feature_maps.png")
     assert sum(1 for ax in figures["filters.png"].axes if ax.images) == 6
