@@ -108,7 +108,7 @@ class Layout:
         """The (channels, n·R·S) flat values of n images, as an (n, channels, rows, cols) view."""
         return flat_chunk.reshape(-1, n, self.R, self.S)[:, :, :rows, :cols].transpose(1, 0, 2, 3)
 
-    def for_images(self, work, rows_per_image, fixed_shares=False):
+    def for_images(self, work, rows_per_image):
         """Call ``work(n0, n1, buffer, worker)`` for chunks of whole images, over the workers.
 
         ``rows_per_image`` is the count of float rows of R·S columns that one image needs in the buffers
@@ -122,8 +122,7 @@ class Layout:
         chunks = [(self.N * k // count, self.N * (k + 1) // count) for k in range(count)]
         size = rows_per_image * self.R * self.S * max(n1 - n0 for n0, n1 in chunks)
         buffers = [np.empty(size, dtype=self.dtype) for _ in range(parts)]
-        fast_conv.run_chunks(lambda chunk, worker: work(*chunk, buffers[worker], worker), chunks, parts,
-                   fixed_shares=fixed_shares)
+        fast_conv.run_chunks(lambda chunk, worker: work(*chunk, buffers[worker], worker), chunks, parts)
 
 
 def forward(x, weight, bias, padding, relu):
@@ -158,7 +157,9 @@ def backward(g, flat, weight, padding, x_shape, need_x, need_w, relu_output=None
     dtype = np.result_type(g.dtype, weight.dtype)
     layout = Layout(x_shape, (kh, kw), padding, dtype)
     step, taps = layout.R * layout.S, kh * kw
-    partial = {}  # worker -> its share of dL/dW, summed in a fixed order at the end
+    # first image of a chunk -> that chunk's share of dL/dW, summed in image order at the end: the same bits
+    # whichever worker took which chunk (a worker takes the next chunk when it is free)
+    partial = {}
     db = np.empty(O, dtype=dtype)
 
     if not need_x:  # dL/dW = g_anchors @ colsᵀ, the columns rebuilt from x
@@ -167,9 +168,9 @@ def backward(g, flat, weight, padding, x_shape, need_x, need_w, relu_output=None
         def weight_only(n0, n1, buffer, worker):
             count = (n1 - n0) * step
             cols = layout.columns(flat, n0 * step, count, buffer)
-            _add(partial, worker, g_flat[:, n0 * step : n1 * step], cols.T)
+            partial[n0] = g_flat[:, n0 * step : n1 * step] @ cols.T
 
-        layout.for_images(weight_only, rows_per_image=C * taps, fixed_shares=True)
+        layout.for_images(weight_only, rows_per_image=C * taps)
         dw = parallel.ordered_sum(partial).reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
         return None, np.ascontiguousarray(dw), db
 
@@ -184,19 +185,11 @@ def backward(g, flat, weight, padding, x_shape, need_x, need_w, relu_output=None
         np.matmul(rotated, cols, out=product)
         dx[n0:n1] = layout.unflatten(product, n1 - n0, layout.H, layout.W)
         if need_w:
-            _add(partial, worker, cols, flat[:, start : start + count].T)
+            partial[n0] = cols @ flat[:, start : start + count].T
 
-    layout.for_images(work, rows_per_image=O * taps + C, fixed_shares=need_w)
+    layout.for_images(work, rows_per_image=O * taps + C)
     if not need_w:
         return dx, None, db
     # row (i', j', o) of the sum is dL/dW[o, :, kh-1-i', kw-1-j']
     dw = parallel.ordered_sum(partial).reshape(kh, kw, O, C)[::-1, ::-1].transpose(2, 3, 0, 1)
     return dx, np.ascontiguousarray(dw), db
-
-
-def _add(partial, worker, a, b):
-    """partial[worker] += a @ b (the worker's first chunk writes it)."""
-    if worker in partial:
-        partial[worker] += a @ b
-    else:
-        partial[worker] = a @ b
