@@ -93,14 +93,14 @@ class Layout:
         return flat
 
     def columns(self, flat, start, count, buffer):
-        """cols[(i, j, c), t] = flat[c, start + t + i·S + j] for t < count: every tap's slice at once, as one
-        strided view copied by one NumPy call (each call's hand-over of the GIL costs more than the copy
-        of a few hundred KB)."""
+        """cols[(i, j, c), t] = flat[c, start + t + i·S + j] for t < count, written into the first rows of
+        ``buffer``: every tap's slice at once, as one strided view copied by one NumPy call (each call's
+        hand-over of the GIL costs more than the copy of a few hundred KB)."""
         channels = flat.shape[0]
         step, row = flat.strides[1], flat.strides[0]
         taps = np.lib.stride_tricks.as_strided(flat[:, start:], shape=(self.kh, self.kw, channels, count),
                                                strides=(self.S * step, step, row, step), writeable=False)
-        cols = buffer[: self.kh * self.kw * channels * count].reshape(self.kh, self.kw, channels, count)
+        cols = buffer.reshape(-1)[: self.kh * self.kw * channels * count].reshape(self.kh, self.kw, channels, count)
         np.copyto(cols, taps)
         return cols.reshape(-1, count)
 
@@ -127,24 +127,37 @@ class Layout:
 
 def forward(x, weight, bias, padding, relu):
     """y = conv2d(x, W) + b (then max(·, 0) if ``relu``). Returns y and x's flat layout, which the backward
-    reads for dL/dW."""
+    reads for dL/dW.
+
+    The bias rides in the GEMM, as a last column of W' against a row of ones under the columns, and the
+    ReLU in the copy out of the flat layout: one pass over y instead of three."""
     O, C, kh, kw = weight.shape
     dtype = np.result_type(x.dtype, weight.dtype)
     layout = Layout(x.shape, (kh, kw), padding, dtype)
     flat = layout.flatten(x.astype(dtype, copy=False), layout.H, layout.W, layout.lead)
-    wmat = np.ascontiguousarray(weight.transpose(0, 2, 3, 1), dtype=dtype).reshape(O, -1)  # (o, (i, j, c))
+    wmat = weight.transpose(0, 2, 3, 1).reshape(O, -1)  # (o, (i, j, c))
+    if bias is not None:
+        wmat = np.concatenate([wmat, bias.reshape(O, 1)], axis=1)
+    wmat = np.ascontiguousarray(wmat, dtype=dtype)
+    K = wmat.shape[1]
     y = np.empty((layout.N, O, layout.Ho, layout.Wo), dtype=dtype)
     step = layout.R * layout.S
 
     def work(n0, n1, buffer, worker):
         count = (n1 - n0) * step
-        cols = layout.columns(flat, n0 * step, count, buffer)
+        cols = buffer[: K * count].reshape(K, count)
+        layout.columns(flat, n0 * step, count, cols)
+        if bias is not None:
+            cols[-1] = 1
         product = buffer[cols.size : cols.size + O * count].reshape(O, count)
         np.matmul(wmat, cols, out=product)
-        y[n0:n1] = layout.unflatten(product, n1 - n0, layout.Ho, layout.Wo)
-        fast_conv._add_bias_relu(y[n0:n1], bias, relu)
+        out = layout.unflatten(product, n1 - n0, layout.Ho, layout.Wo)
+        if relu:
+            np.maximum(out, 0, out=y[n0:n1])
+        else:
+            y[n0:n1] = out
 
-    layout.for_images(work, rows_per_image=C * kh * kw + O)
+    layout.for_images(work, rows_per_image=K + O)
     return y, flat
 
 
