@@ -28,7 +28,7 @@ def arrays(x_shape, w_shape, dtype=np.float64):
 def test_flatten_places_every_pixel_and_zeros_elsewhere():
     x = rng.standard_normal((3, 2, 4, 5))
     layout = flat_conv.Layout(x.shape, (3, 3), (1, 2), x.dtype)
-    flat = layout.flatten(x, 4, 5, layout.lead)
+    flat = layout.flatten(x, layout.lead, np.full(1000, np.nan))  # scratch of garbage: every place is written
     assert (layout.S, layout.R) == (5 + 2, 4 + 1)
     expected = np.zeros_like(flat)
     for n in range(3):
@@ -43,7 +43,7 @@ def test_every_tap_is_a_fixed_distance_from_its_anchor():
     x = rng.standard_normal((2, 1, 4, 3))
     kh, kw, ph, pw = 3, 2, 2, 1
     layout = flat_conv.Layout(x.shape, (kh, kw), (ph, pw), x.dtype)
-    flat = layout.flatten(x, 4, 3, layout.lead)[0]
+    flat = layout.flatten(x, layout.lead, np.full(1000, np.nan))[0]
     padded = np.pad(x[:, 0], ((0, 0), (ph, ph), (pw, pw)))
     for n in range(2):
         for h in range(layout.Ho):
@@ -61,7 +61,7 @@ def run(kernels, x, w, b, padding, need_x=True, need_w=True, activation=None, se
 
 
 @pytest.mark.parametrize("x_shape, w_shape, padding", CASES)
-@pytest.mark.parametrize("need_x, need_w", [(True, True), (False, True), (True, False)])
+@pytest.mark.parametrize("need_x, need_w", [(True, True), (False, True), (True, False), (False, False)])
 @pytest.mark.parametrize("activation", [None, "relu"])
 def test_agrees_with_the_textbook_kernel(monkeypatch, x_shape, w_shape, padding, need_x, need_w, activation):
     calls = []
@@ -84,7 +84,7 @@ def test_chunks_of_whole_images_cover_the_batch_once(monkeypatch, budget, worker
     for batch in (2, 5, 11, 64):
         layout = flat_conv.Layout((batch, 2, 6, 6), (3, 3), (1, 1), np.float32)
         seen = []
-        layout.for_images(lambda n0, n1, buffer, worker: seen.append((n0, n1)), rows_per_image=20)
+        layout.for_images(lambda n0, n1, buffers, worker: seen.append((n0, n1)), 20, 4)
         seen.sort()
         assert seen[0][0] == 0 and seen[-1][1] == batch
         assert all(n1 > n0 for n0, n1 in seen) and all(a[1] == b[0] for a, b in zip(seen, seen[1:]))

@@ -378,11 +378,9 @@ class Conv2d(Function):
         # Save only what backward will read (see the class docstring).
         self.x = x if self.needs_input_grad[1] else None
         self.weight = weight if self.needs_input_grad[0] else None
-        self.flat = None
         if flat_conv.suits(x.shape, weight.shape, stride, padding):  # a batch of small images
-            self.weight = weight if any(self.needs_input_grad[:2]) else None
-            y, flat = flat_conv.forward(x, weight, bias, padding, relu=activation == "relu")
-            self.x, self.flat = None, flat if self.needs_input_grad[1] else None
+            self.weight = weight if any(self.needs_input_grad) else None  # its shape, at least
+            y = flat_conv.forward(x, weight, bias, padding, relu=activation == "relu")
         else:
             y = _conv_forward(x, weight, stride, padding, bias, relu=activation == "relu")
         self.y = y if activation == "relu" and any(self.needs_input_grad) else None  # the ReLU's mask, for backward
@@ -391,8 +389,7 @@ class Conv2d(Function):
     def backward(self, g):
         need_x, need_w, need_b = self.needs_input_grad
         if self.weight is not None and flat_conv.suits(self.x_shape, self.weight.shape, self.stride, self.padding):
-            return flat_conv.backward(g, self.flat, self.weight, self.padding, self.x_shape, need_x, need_w,
-                                      relu_output=self.y)
+            return flat_conv.backward(g, self.x, self.weight, self.padding, need_x, need_w, relu_output=self.y)
         if self.y is not None:  # the fused ReLU: dL/d(pre-activation) = g ⊙ [y > 0]
             masked = np.empty_like(g)
             parallel.each(lambda c0, c1: np.multiply(g[:, c0:c1], self.y[:, c0:c1] > 0, out=masked[:, c0:c1]),

@@ -1,10 +1,10 @@
-"""Convolution of a batch of small images (stride 1), with the whole batch laid out flat.
+"""Convolution of a batch of small images (stride 1), with the images laid out flat.
 
 ``fast_conv.py`` builds its im2col copies window row by window row: for 14×14 images that is one NumPy
 inner loop per 14 floats, and as many copies again to move the GEMM's (O, n, pixels) result into NCHW.
-Here the batch is first written once into one flat, zero-separated layout, where every kernel tap of
-every window is a fixed *distance*; im2col is then kh·kw contiguous slices, and no window ever needs a
-border test.
+Here a few images at a time are first written into one flat, zero-separated layout, where every kernel
+tap of every window is a fixed *distance*; im2col is then kh·kw contiguous slices, and no window ever needs
+a border test.
 
 The layout. For padding (ph, pw) with ph < kh and pw < kw, give each image row S = W + pw places (the pw
 zeros after a row are the right padding of that row and the left padding of the next) and each image
@@ -35,8 +35,10 @@ the convolution of g with the rotated kernel. And dL/dW[o, c, i, j] = Σ_p g[o, 
 When x needs no gradient (a first layer), only dL/dW = g_anchors (O, T) @ colsᵀ is computed, from the
 forward's columns rebuilt from ``flat``: C·kh·kw rows instead of O·kh·kw.
 
-Work is cut into chunks of whole images (one GEMM each, a few hundred KB: in a core's L2 cache) that the
-workers take in turn, BLAS single-threaded (``parallel.py``). The textbook twin of all this is
+Work is cut into chunks of whole images that the workers take in turn, BLAS single-threaded
+(``parallel.py``). A chunk lays out its own images (the zeros between images make each image's outputs and
+gradients depend on that image alone), so everything between reading x or g and writing y or dL/dx stays
+in the worker's scratch buffers, a few hundred KB: in its core's L2 cache. The textbook twin of all this is
 ``minidl/textbook/convolution.py``; ``tests/test_kernels.py`` checks that the numbers agree.
 """
 import numpy as np
@@ -46,8 +48,8 @@ from . import fast_conv, parallel  # fast_conv imports this module too: its name
 #: Largest image (H·W pixels) that takes this path; bigger images (VGG's) take ``fast_conv``'s bands of rows.
 MAX_PIXELS = 64 * 64
 
-#: Bytes of columns and product per chunk, over all the workers (the CNN's 32→64 layer: 2 images per
-#: worker forward, 3 backward). Tests lower it to force one image per chunk.
+#: Bytes of scratch (flat images, columns, product) per chunk, over all the workers (the CNN's 32→64
+#: layer: 2-3 images per chunk). Tests lower it to force one image per chunk.
 CHUNK_BYTES = 4 * 2**20
 
 
@@ -70,37 +72,30 @@ class Layout:
         self.lead = ph * self.S + pw  # x's first pixel: after image 0's top and left padding
         self.reach = (self.kh - 1) * self.S + self.kw - 1  # from an anchor to its window's last tap
 
-    def flatten(self, a, rows, cols, lead, mask=None, sums=None):
-        """a (N, channels, rows, cols) -> (channels, lead + N·R·S + reach): a[n, c, r, s] at
-        lead + (n·R + r)·S + s, zeros elsewhere. Channels split over the workers, each of which also
-        multiplies its channels by [mask > 0] first if ``mask`` is given (a fused ReLU's output: in NCHW,
-        where both are contiguous, it measured 2-3× faster than inside the transposing copy), and writes
-        their sums into ``sums`` if given (the bias gradient: the flat rows hold nothing else)."""
-        N, channels, R, S = a.shape[0], a.shape[1], self.R, self.S
-        flat = np.empty((channels, lead + N * R * S + self.reach), dtype=a.dtype)
-
-        def part(c0, c1):
-            f = flat[c0:c1]
-            f[:, :lead], f[:, lead + N * R * S :] = 0, 0
-            grid = f[:, lead : lead + N * R * S].reshape(c1 - c0, N, R, S)
-            grid[:, :, rows:], grid[:, :, :rows, cols:] = 0, 0
-            source = a[:, c0:c1] if mask is None else a[:, c0:c1] * (mask[:, c0:c1] > 0)
-            grid[:, :, :rows, :cols] = source.transpose(1, 0, 2, 3)
-            if sums is not None:
-                np.sum(f, axis=1, out=sums[c0:c1])
-
-        parallel.each(part, channels)
+    def flatten(self, a, lead, out, mask=None):
+        """a (n, channels, rows, cols) -> its flat layout in ``out`` (channels, lead + n·R·S + reach):
+        a[m, c, r, s] at lead + (m·R + r)·S + s, zeros elsewhere. With ``mask`` (a fused ReLU's output,
+        shaped like a), a·[mask > 0] instead (multiplied in NCHW, where both are contiguous: inside the
+        transposing copy it measured 2-3× slower). Returns the flat array, a view of ``out``."""
+        n, channels, rows, cols = a.shape
+        R, S = self.R, self.S
+        flat = out.reshape(-1)[: channels * (lead + n * R * S + self.reach)].reshape(channels, -1)
+        flat[:, :lead], flat[:, lead + n * R * S :] = 0, 0
+        grid = flat[:, lead : lead + n * R * S].reshape(channels, n, R, S)
+        grid[:, :, rows:], grid[:, :, :rows, cols:] = 0, 0
+        source = a if mask is None else a * (mask > 0)
+        grid[:, :, :rows, :cols] = source.transpose(1, 0, 2, 3)
         return flat
 
-    def columns(self, flat, start, count, buffer):
+    def columns(self, flat, start, count, out):
         """cols[(i, j, c), t] = flat[c, start + t + i·S + j] for t < count, written into the first rows of
-        ``buffer``: every tap's slice at once, as one strided view copied by one NumPy call (each call's
+        ``out``: every tap's slice at once, as one strided view copied by one NumPy call (each call's
         hand-over of the GIL costs more than the copy of a few hundred KB)."""
         channels = flat.shape[0]
         step, row = flat.strides[1], flat.strides[0]
         taps = np.lib.stride_tricks.as_strided(flat[:, start:], shape=(self.kh, self.kw, channels, count),
                                                strides=(self.S * step, step, row, step), writeable=False)
-        cols = buffer.reshape(-1)[: self.kh * self.kw * channels * count].reshape(self.kh, self.kw, channels, count)
+        cols = out.reshape(-1)[: self.kh * self.kw * channels * count].reshape(self.kh, self.kw, channels, count)
         np.copyto(cols, taps)
         return cols.reshape(-1, count)
 
@@ -108,33 +103,35 @@ class Layout:
         """The (channels, n·R·S) flat values of n images, as an (n, channels, rows, cols) view."""
         return flat_chunk.reshape(-1, n, self.R, self.S)[:, :, :rows, :cols].transpose(1, 0, 2, 3)
 
-    def for_images(self, work, rows_per_image):
-        """Call ``work(n0, n1, buffer, worker)`` for chunks of whole images, over the workers.
+    def for_images(self, work, *rows):
+        """Call ``work(n0, n1, buffers, worker)`` for chunks of whole images n0..n1-1, over the workers.
 
-        ``rows_per_image`` is the count of float rows of R·S columns that one image needs in the buffers
-        (columns and product); chunks take as many images as fit ``CHUNK_BYTES`` over all workers."""
+        ``rows`` gives the scratch arrays a chunk needs, each as its count of rows (channels) of a flat
+        layout, ``lead + n·R·S + reach`` long; ``buffers`` are views of that many elements of one
+        scratch array per worker, reused from chunk to chunk. Chunks take as many images as fit
+        ``CHUNK_BYTES`` over all the workers."""
         parts = parallel.WORKERS if parallel.available() and self.N >= 2 * parallel.WORKERS else 1
-        image_bytes = rows_per_image * self.R * self.S * self.dtype.itemsize
+        image_bytes = sum(rows) * self.R * self.S * self.dtype.itemsize
         per_chunk = max(1, min(self.N // (2 * parts), CHUNK_BYTES // parts // image_bytes))
         count = -(-self.N // per_chunk)
         if parts > 1:  # a multiple of the workers, so that they finish together
             count = min(self.N, -(-count // parts) * parts)
         chunks = [(self.N * k // count, self.N * (k + 1) // count) for k in range(count)]
-        size = rows_per_image * self.R * self.S * max(n1 - n0 for n0, n1 in chunks)
-        buffers = [np.empty(size, dtype=self.dtype) for _ in range(parts)]
-        fast_conv.run_chunks(lambda chunk, worker: work(*chunk, buffers[worker], worker), chunks, parts)
+        length = max(n1 - n0 for n0, n1 in chunks) * self.R * self.S + self.lead + 2 * self.reach
+        scratch = [np.empty(sum(rows) * length, dtype=self.dtype) for _ in range(parts)]
+        ends = np.cumsum([0, *rows]) * length
+        views = [[buffer[a:b] for a, b in zip(ends, ends[1:])] for buffer in scratch]
+        fast_conv.run_chunks(lambda chunk, worker: work(*chunk, views[worker], worker), chunks, parts)
 
 
 def forward(x, weight, bias, padding, relu):
-    """y = conv2d(x, W) + b (then max(·, 0) if ``relu``). Returns y and x's flat layout, which the backward
-    reads for dL/dW.
+    """y = conv2d(x, W) + b (then max(·, 0) if ``relu``).
 
     The bias rides in the GEMM, as a last column of W' against a row of ones under the columns, and the
     ReLU in the copy out of the flat layout: one pass over y instead of three."""
     O, C, kh, kw = weight.shape
     dtype = np.result_type(x.dtype, weight.dtype)
     layout = Layout(x.shape, (kh, kw), padding, dtype)
-    flat = layout.flatten(x.astype(dtype, copy=False), layout.H, layout.W, layout.lead)
     wmat = weight.transpose(0, 2, 3, 1).reshape(O, -1)  # (o, (i, j, c))
     if bias is not None:
         wmat = np.concatenate([wmat, bias.reshape(O, 1)], axis=1)
@@ -143,13 +140,15 @@ def forward(x, weight, bias, padding, relu):
     y = np.empty((layout.N, O, layout.Ho, layout.Wo), dtype=dtype)
     step = layout.R * layout.S
 
-    def work(n0, n1, buffer, worker):
+    def work(n0, n1, buffers, worker):
+        x_buffer, cols_buffer, product_buffer = buffers
         count = (n1 - n0) * step
-        cols = buffer[: K * count].reshape(K, count)
-        layout.columns(flat, n0 * step, count, cols)
+        flat = layout.flatten(x[n0:n1], layout.lead, x_buffer)
+        cols = cols_buffer[: K * count].reshape(K, count)
+        layout.columns(flat, 0, count, cols)
         if bias is not None:
             cols[-1] = 1
-        product = buffer[cols.size : cols.size + O * count].reshape(O, count)
+        product = product_buffer[: O * count].reshape(O, count)
         np.matmul(wmat, cols, out=product)
         out = layout.unflatten(product, n1 - n0, layout.Ho, layout.Wo)
         if relu:
@@ -157,52 +156,67 @@ def forward(x, weight, bias, padding, relu):
         else:
             y[n0:n1] = out
 
-    layout.for_images(work, rows_per_image=K + O)
-    return y, flat
+    layout.for_images(work, C, K, O)
+    return y
 
 
-def backward(g, flat, weight, padding, x_shape, need_x, need_w, relu_output=None):
-    """(dL/dx or None, dL/dW or None, dL/db) from g = dL/dy and the forward's ``flat`` x.
+def backward(g, x, weight, padding, need_x, need_w, relu_output=None):
+    """(dL/dx or None, dL/dW or None, dL/db) from g = dL/dy and the forward's input x (None if W needs no
+    gradient). ``relu_output``: the output of a fused ReLU, whose mask [y > 0] multiplies g first.
 
-    ``relu_output``: the output of a fused ReLU, whose mask [y > 0] multiplies g first. dL/db = Σ g over
-    images and pixels comes from the same pass (``Layout.flatten``)."""
+    dL/dW and dL/db are summed per chunk, then over the chunks in image order: the same bits whichever
+    worker took which chunk (a worker takes the next chunk as soon as it is free)."""
     O, C, kh, kw = weight.shape
     dtype = np.result_type(g.dtype, weight.dtype)
+    x_shape = (g.shape[0], C, g.shape[2] - 2 * padding[0] + kh - 1, g.shape[3] - 2 * padding[1] + kw - 1)
     layout = Layout(x_shape, (kh, kw), padding, dtype)
     step, taps = layout.R * layout.S, kh * kw
-    # first image of a chunk -> that chunk's share of dL/dW, summed in image order at the end: the same bits
-    # whichever worker took which chunk (a worker takes the next chunk when it is free)
-    partial = {}
-    db = np.empty(O, dtype=dtype)
+    weight_parts, bias_parts = {}, {}  # first image of a chunk -> that chunk's share
 
-    if not need_x:  # dL/dW = g_anchors @ colsᵀ, the columns rebuilt from x
-        g_flat = layout.flatten(g, layout.Ho, layout.Wo, 0, mask=relu_output, sums=db)
+    def mask(n0, n1):
+        return None if relu_output is None else relu_output[n0:n1]
 
-        def weight_only(n0, n1, buffer, worker):
+    def bias_part(n0, n1, g_flat):
+        bias_parts[n0] = g_flat.sum(axis=1)  # the flat rows hold g and zeros
+
+    if not need_x:  # dL/dW = g_anchors @ colsᵀ, the forward's columns rebuilt from x
+
+        def weight_only(n0, n1, buffers, worker):
+            g_buffer, *x_and_cols = buffers
             count = (n1 - n0) * step
-            cols = layout.columns(flat, n0 * step, count, buffer)
-            partial[n0] = g_flat[:, n0 * step : n1 * step] @ cols.T
+            g_flat = layout.flatten(g[n0:n1], 0, g_buffer, mask(n0, n1))
+            bias_part(n0, n1, g_flat)
+            if need_w:
+                x_buffer, cols_buffer = x_and_cols
+                cols = layout.columns(layout.flatten(x[n0:n1], layout.lead, x_buffer), 0, count, cols_buffer)
+                weight_parts[n0] = g_flat[:, :count] @ cols.T
 
-        layout.for_images(weight_only, rows_per_image=C * taps)
-        dw = parallel.ordered_sum(partial).reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
-        return None, np.ascontiguousarray(dw), db
+        layout.for_images(weight_only, O, *((C, C * taps) if need_w else ()))
+        if not need_w:
+            return None, None, parallel.ordered_sum(bias_parts)
+        dw = parallel.ordered_sum(weight_parts).reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
+        return None, np.ascontiguousarray(dw), parallel.ordered_sum(bias_parts)
 
-    g_flat = layout.flatten(g, layout.Ho, layout.Wo, layout.reach, mask=relu_output, sums=db)
     rotated = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 2, 3, 0), dtype=dtype).reshape(C, -1)
     dx = np.empty(x_shape, dtype=dtype)
 
-    def work(n0, n1, buffer, worker):
-        count, start = (n1 - n0) * step, layout.lead + n0 * step
-        cols = layout.columns(g_flat, start, count, buffer)
-        product = buffer[cols.size : cols.size + C * count].reshape(C, count)
+    def work(n0, n1, buffers, worker):
+        g_buffer, x_buffer, cols_buffer, product_buffer = buffers
+        count = (n1 - n0) * step
+        # g placed at its anchors shifted by reach: column t of cols_g is then flat position lead + t of x
+        g_flat = layout.flatten(g[n0:n1], layout.reach, g_buffer, mask(n0, n1))
+        bias_part(n0, n1, g_flat)
+        cols = layout.columns(g_flat, layout.lead, count, cols_buffer)
+        product = product_buffer[: C * count].reshape(C, count)
         np.matmul(rotated, cols, out=product)
         dx[n0:n1] = layout.unflatten(product, n1 - n0, layout.H, layout.W)
         if need_w:
-            partial[n0] = cols @ flat[:, start : start + count].T
+            x_flat = layout.flatten(x[n0:n1], layout.lead, x_buffer)
+            weight_parts[n0] = cols @ x_flat[:, layout.lead : layout.lead + count].T
 
-    layout.for_images(work, rows_per_image=O * taps + C)
+    layout.for_images(work, O, C if need_w else 0, O * taps, C)
     if not need_w:
-        return dx, None, db
+        return dx, None, parallel.ordered_sum(bias_parts)
     # row (i', j', o) of the sum is dL/dW[o, :, kh-1-i', kw-1-j']
-    dw = parallel.ordered_sum(partial).reshape(kh, kw, O, C)[::-1, ::-1].transpose(2, 3, 0, 1)
-    return dx, np.ascontiguousarray(dw), db
+    dw = parallel.ordered_sum(weight_parts).reshape(kh, kw, O, C)[::-1, ::-1].transpose(2, 3, 0, 1)
+    return dx, np.ascontiguousarray(dw), parallel.ordered_sum(bias_parts)
