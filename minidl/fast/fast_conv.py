@@ -22,7 +22,9 @@ What differs, each for one reason:
 - the thin layers (``SHIFTED_CHANNELS``) run kh·kw GEMMs on shifted views instead of im2col
   (``_conv_forward_shifted``): fewer copies where the products are cheap;
 - stride-1 layers up to ``ROTATED_MAX_CHANNELS`` get dL/dx as a convolution with the rotated kernel and
-  dL/dW from the same columns (``Conv2d``): no col2im and no second im2col of x.
+  dL/dW from the same columns (``Conv2d``): no col2im and no second im2col of x;
+- a stride-1 convolution of a batch of small images goes to ``flat_conv.py`` instead (``Conv2d``): there
+  im2col's copies are contiguous slices of a flat layout, not window rows of 14 or 28 floats.
 """
 import threading
 
