@@ -12,6 +12,7 @@ import minidl
 from minidl import Tensor
 from minidl.fast import blas, memory, parallel
 from minidl.fast import fast_conv as conv
+from minidl.fast import flat_conv
 from minidl.textbook import conv2d_loops
 from minidl import functional as F
 
@@ -98,6 +99,7 @@ def test_split_convolution_equals_one_thread(monkeypatch, two_workers, x_shape, 
 
 @needs_threads
 def test_split_shifted_view_convolution_equals_one_thread(monkeypatch, two_workers):
+    monkeypatch.setattr(flat_conv, "MAX_PIXELS", 0)  # fast_conv's own paths, not the flat layout's
     monkeypatch.setattr(conv, "SHIFTED_CHANNELS", (1, 10**9))  # the forward as shifted-view GEMMs
     monkeypatch.setattr(conv, "CHUNK_BYTES", 600)
     x, w, b = rng.standard_normal((2, 3, 20, 9)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
@@ -168,6 +170,46 @@ def test_split_weight_gradient_is_the_same_on_every_run(monkeypatch, two_workers
     assert two_workers  # split
     for other in grads[1:]:
         np.testing.assert_array_equal(other, grads[0])
+
+
+@needs_threads
+@pytest.mark.parametrize("input_grad", [False, True])  # dL/dW alone (a first layer), or with dL/dx
+def test_split_flat_convolution_equals_one_thread(monkeypatch, two_workers, input_grad):
+    monkeypatch.setattr(flat_conv, "CHUNK_BYTES", 1)  # one image per chunk: 9 chunks over 2 workers
+    x, w, b = rng.standard_normal((9, 3, 10, 7)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+
+    def grads():
+        xt, wt, bt = Tensor(x, requires_grad=input_grad), Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+        y = F.conv2d(xt, wt, bt, padding=1, activation="relu")
+        y.backward(np.random.default_rng(3).standard_normal(y.shape))
+        return [y.data, wt.grad, bt.grad] + ([xt.grad] if input_grad else [])
+
+    split = grads()
+    assert two_workers == [2, 2]  # the forward and the backward, each split once
+    monkeypatch.setattr(parallel, "available", lambda: False)
+    for got, expected in zip(split, grads()):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(split[0], np.maximum(conv2d_loops(x, w, b, 1, 1), 0), rtol=1e-12, atol=1e-12)
+
+
+@needs_threads
+def test_flat_weight_gradient_is_the_same_on_every_run(monkeypatch, two_workers):
+    # one image per chunk, each delayed by a random few milliseconds, so that the workers take the chunks
+    # in a different order on every run: the chunks' shares are still summed in image order
+    monkeypatch.setattr(flat_conv, "CHUNK_BYTES", 1)
+    columns, jitter = flat_conv.Layout.columns, np.random.default_rng(1)
+    monkeypatch.setattr(flat_conv.Layout, "columns", lambda *a: time.sleep(jitter.uniform(0, 0.003)) or columns(*a))
+    x, w = rng.standard_normal((12, 3, 9, 8)).astype(np.float32), rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((12, 4, 9, 8)).astype(np.float32)
+    grads = []
+    for _ in range(5):
+        wt, bt = Tensor(w, requires_grad=True), Tensor(np.zeros(4, np.float32), requires_grad=True)
+        F.conv2d(Tensor(x, requires_grad=True), wt, bt, padding=1).backward(g)
+        grads.append((wt.grad, bt.grad))
+    assert two_workers
+    for other in grads[1:]:
+        np.testing.assert_array_equal(other[0], grads[0][0])
+        np.testing.assert_array_equal(other[1], grads[0][1])
 
 
 # A 64 MB array allocated, written and freed, in a fresh process: how far the resident memory stays above
