@@ -138,36 +138,8 @@ def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None, fixe
         parts, chunks = 1, list(_chunks(batch, out_rows, K * out_cols * itemsize, image_bytes=image_bytes))
     size = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in chunks) * K * out_cols
     buffers = [_scratch(k, size, dtype) for k in range(parts)]
-    run_chunks(lambda chunk, worker: work(*chunk, buffers[worker], worker), chunks, parts,
+    parallel.run_chunks(lambda chunk, worker: work(*chunk, buffers[worker], worker), chunks, parts,
                waves=2 if overlap else 1, fixed_shares=fixed_shares)
-
-
-def run_chunks(work, chunks, parts, waves=1, fixed_shares=False):
-    """Call ``work(chunk, worker)`` for every chunk, over ``parts`` workers (one after another if 1).
-
-    ``waves=2`` runs the even-numbered chunks, then the odd ones; ``fixed_shares`` gives worker k every
-    parts-th chunk instead of the next free one (see ``_for_chunks``)."""
-    if parts == 1:
-        for chunk in chunks:
-            work(chunk, 0)
-        return
-    for wave in [chunks[k::waves] for k in range(waves)]:
-        todo, lock = iter(wave), threading.Lock()
-
-        def take_chunks(worker):  # each worker takes the next chunk when it is free: a core the machine
-            while True:  # lends to another process for a while does not hold the others up
-                with lock:
-                    chunk = next(todo, None)
-                if chunk is None:
-                    return
-                work(chunk, worker)
-
-        def take_share(worker):
-            for chunk in wave[worker::parts]:
-                work(chunk, worker)
-
-        take = take_share if fixed_shares else take_chunks
-        parallel.run([lambda k=k: take(k) for k in range(parts)])
 
 
 _scratch_space = threading.local()  # per calling thread: {(worker, dtype): buffer}

@@ -43,7 +43,7 @@ in the worker's scratch buffers, a few hundred KB: in its core's L2 cache. The t
 """
 import numpy as np
 
-from . import fast_conv, parallel  # fast_conv imports this module too: its names are looked up when used
+from . import parallel
 
 #: Largest image (H·W pixels) that takes this path; bigger images (VGG's) take ``fast_conv``'s bands of rows.
 MAX_PIXELS = 64 * 64
@@ -122,7 +122,7 @@ class Layout:
         scratch = [np.empty(sum(rows) * length, dtype=self.dtype) for _ in range(parts)]
         ends = np.cumsum([0, *rows]) * length
         views = [[buffer[a:b] for a, b in zip(ends, ends[1:])] for buffer in scratch]
-        fast_conv.run_chunks(lambda chunk, worker: work(*chunk, views[worker], worker), chunks, parts)
+        parallel.run_chunks(lambda chunk, worker: work(*chunk, views[worker], worker), chunks, parts)
 
 
 def forward(x, weight, bias, padding, relu):

@@ -102,6 +102,34 @@ def _in_worker():
     return getattr(_splitting, "active", False) or threading.current_thread().name.startswith(_THREAD_NAME)
 
 
+def run_chunks(work, chunks, parts, waves=1, fixed_shares=False):
+    """Call ``work(chunk, worker)`` for every chunk, over ``parts`` workers (one after another if 1).
+
+    ``waves=2`` runs the even-numbered chunks, then the odd ones; ``fixed_shares`` gives worker k every
+    parts-th chunk instead of the next free one (see ``fast_conv._for_chunks``)."""
+    if parts == 1:
+        for chunk in chunks:
+            work(chunk, 0)
+        return
+    for wave in [chunks[k::waves] for k in range(waves)]:
+        todo, lock = iter(wave), threading.Lock()
+
+        def take_chunks(worker):  # each worker takes the next chunk when it is free: a core the machine
+            while True:  # lends to another process for a while does not hold the others up
+                with lock:
+                    chunk = next(todo, None)
+                if chunk is None:
+                    return
+                work(chunk, worker)
+
+        def take_share(worker):
+            for chunk in wave[worker::parts]:
+                work(chunk, worker)
+
+        take = take_share if fixed_shares else take_chunks
+        run([lambda k=k: take(k) for k in range(parts)])
+
+
 def each(fn, n):
     """Call fn(lo, hi) for ``WORKERS`` consecutive ranges covering 0..n-1, on the workers at once.
 
