@@ -36,9 +36,15 @@ class MaxPool2d(Function):
     Forward, separably (see the module docstring): rm = max over each window's kh rows, for every input
     column, then y = max of rm over the window's kw columns. The backward needs only the winner's position
     o = i·kw + j in each window, one byte per output, and only when a gradient will be needed (none under
-    ``no_grad``): it is the first offset o whose element equals y. Scanning the offsets from last to first,
-    ``index -= (index - o)·[x_o == y]`` sets index to o wherever x_o is a maximum, so the first one found in
-    row-major order is the one that stays (arithmetic rather than ``np.where``: it measured faster).
+    ``no_grad``): it is the first offset o whose element equals y. With n_o = [x_o != y] (1 where offset o
+    is not a maximum) and K = kh·kw offsets,
+
+        index = n_0·(1 + n_1·(1 + ... (1 + n_{K-2})))
+
+    (if x_0 is a maximum the product is 0; if not, it is 1 + the same for the offsets after it), computed
+    from the inside out: one comparison, one addition and one multiplication per offset, in bytes
+    (arithmetic rather than ``np.where``: it measured faster; 0.95 against 1.40 ms for the first pool of
+    the Fashion CNN against the earlier ``index -= (index - o)·[x_o == y]`` scan).
 
     Backward: for each offset (i, j), the window elements at that offset are the strided view
     dx[..., i::sh, j::sw]; it receives g where index == i·kw + j.
@@ -51,7 +57,7 @@ class MaxPool2d(Function):
         y = np.empty((*x.shape[:2], Ho, Wo), dtype=x.dtype)
         keep_index = self.needs_input_grad[0]
         index_type = np.min_scalar_type(kh * kw - 1)
-        index = np.full(y.shape, kh * kw - 1, dtype=index_type) if keep_index else None
+        index = np.empty(y.shape, dtype=index_type) if keep_index else None
 
         def channels(c0, c1):
             xc, yc = x[:, c0:c1], y[:, c0:c1]
@@ -61,11 +67,16 @@ class MaxPool2d(Function):
             yc[...] = _columns(rm, 0, sw, Wo)
             for j in range(1, kw):
                 np.maximum(yc, _columns(rm, j, sw, Wo), out=yc)
-            if keep_index:
+            if keep_index:  # index = n_0·(1 + n_1·(1 + ... (1 + n_{K-2}))), from the inside out
                 ic = index[:, c0:c1]
-                for o in range(kh * kw - 2, -1, -1):
-                    x_o = _columns(_rows(xc, o // kw, sh, Ho), o % kw, sw, Wo)  # element o of every window
-                    ic -= (ic - index_type.type(o)) * (x_o == yc)
+                x_o = [_columns(_rows(xc, o // kw, sh, Ho), o % kw, sw, Wo) for o in range(kh * kw)]
+                if len(x_o) == 1:
+                    ic[...] = 0
+                    return
+                np.not_equal(x_o[-2], yc, out=ic)
+                for element in reversed(x_o[:-2]):
+                    ic += 1
+                    ic *= element != yc
 
         parallel.each(channels, x.shape[1])
         if keep_index:
