@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import alternate, memory_mb
+from common import alternate, best_and_median, memory_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # minidl from this checkout, installed or not
 
@@ -262,9 +262,8 @@ def main():
     print(f"{'framework':<10} {'s (best)':>9} {'s (median)':>11} {'s/epoch':>8} {'loss':>7} {'peak RSS MB':>12}")
     best = {}
     for f, runs in results.items():
-        times = sorted(t for r in runs for t in r["times"])
-        best[f] = times[0]
-        print(f"{f:<10} {best[f]:>9.2f} {times[len(times) // 2]:>11.2f} {best[f] * per_epoch:>8.1f} "
+        best[f], median = best_and_median(runs)
+        print(f"{f:<10} {best[f]:>9.2f} {median:>11.2f} {best[f] * per_epoch:>8.1f} "
               f"{runs[-1]['loss']:>7.3f} {max(r['peak_mb'] for r in runs):>12.0f}")
     if "torch" in best:
         print(f"ratio minidl / PyTorch (best): {best['minidl'] / best['torch']:.2f}  (target <= 1.0, goal <= 0.8)")

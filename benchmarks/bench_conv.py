@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from common import memory_mb, run_child
+from common import best_and_median, memory_mb, run_child
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -316,12 +316,11 @@ def main():
                     runs[f].append(run_child(__file__, f, mode, H, W, "--repeats", args.repeats))
             best = {}
             for f, rs in runs.items():
-                times = sorted(t for r in rs for t in r["times"])
-                best[f] = times[0]
-                gflops = flops / times[0] / 1e9
+                best[f], median = best_and_median(rs)
+                gflops = flops / best[f] / 1e9
                 ratio = f"{best['minidl'] / best['torch']:.2f}" if f == "torch" else ""
                 peak, grown = max(r["peak_mb"] for r in rs), max(r["peak_mb"] - r["before_mb"] for r in rs)
-                print(f"{size:<9} {mode:<11} {f:<7} {times[0]:>7.3f} {times[len(times) // 2]:>8.3f} {ratio:>6} "
+                print(f"{size:<9} {mode:<11} {f:<7} {best[f]:>7.3f} {median:>8.3f} {ratio:>6} "
                       f"{gflops:>7.0f} {gflops / peak_gflops:>8.0%} {peak:>11.0f} {grown:>6.0f}", flush=True)
 
 

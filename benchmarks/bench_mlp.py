@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import alternate, memory_mb
+from common import alternate, best_and_median, memory_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # minidl from this checkout, installed or not
 
@@ -95,9 +95,7 @@ def main():
     print(f"{'framework':<10} {'s/epoch (best)':>15} {'s/epoch (median)':>17} {'test acc':>9} {'peak RSS MB':>12}")
     best = {}
     for f, runs in results.items():
-        epoch_times = sorted(t for r in runs for t in r["times"])
-        best[f] = epoch_times[0]
-        median = epoch_times[len(epoch_times) // 2]
+        best[f], median = best_and_median(runs)  # seconds per epoch
         print(f"{f:<10} {best[f]:>15.3f} {median:>17.3f} {runs[-1]['accuracy']:>9.4f} "
               f"{max(r['peak_mb'] for r in runs):>12.0f}")
     if "torch" in best:

@@ -34,6 +34,12 @@ def alternate(script, rounds, *args):
     return results
 
 
+def best_and_median(runs):
+    """The best and the median of all the times (``"times"``) the child runs ``runs`` measured."""
+    times = sorted(t for r in runs for t in r["times"])
+    return times[0], times[len(times) // 2]
+
+
 def memory_mb(field="VmHWM"):
     """VmRSS (resident now) or VmHWM (peak resident) of this process, from /proc/self/status, in MiB.
 

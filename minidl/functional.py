@@ -105,8 +105,12 @@ class CrossEntropy(Function):
         n = len(self.labels)
         dz = np.exp(self.log_probs)
         dz[np.arange(n), self.labels] -= 1
-        # "none": one g per sample; "sum": the same g for all; "mean": each sample counts 1/n
-        dz *= g[:, None] if self.reduction == "none" else g / n if self.reduction == "mean" else g
+        if self.reduction == "none":  # one g per sample
+            dz *= g[:, None]
+        elif self.reduction == "mean":  # each sample counts 1/n
+            dz *= g / n
+        else:  # "sum": the same g for every sample
+            dz *= g
         return dz, None
 
 

@@ -36,6 +36,11 @@ class Optimizer:
     def init_state(self, p):
         raise NotImplementedError
 
+    def decayed(self, grad, param):
+        """g + λθ, PyTorch's L2 weight decay (λ = ``self.weight_decay``); g itself when λ = 0. A new array:
+        the rare path, so the common one stays free of allocations."""
+        return grad + self.weight_decay * param if self.weight_decay else grad
+
     def update(self, param, grad, state):
         raise NotImplementedError
 
@@ -133,8 +138,7 @@ class Adam(Optimizer):
 
     def update(self, param, grad, state):
         m, v, s = state["m"], state["v"], state["scratch"]
-        if self.weight_decay:
-            grad = grad + self.weight_decay * param  # rare path: allocating here keeps the common one lean
+        grad = self.decayed(grad, param)
         b1, b2 = self.beta1, self.beta2
         # m += (1 - β₁)(g - m)  is  β₁ m + (1 - β₁) g  with one scratch array
         np.subtract(grad, m, out=s)
@@ -171,8 +175,7 @@ class RMSprop(Optimizer):
         return {"v": zeros(), "mean": zeros() if self.centered else None, "buffer": zeros() if self.momentum else None}
 
     def update(self, param, grad, state):
-        if self.weight_decay:
-            grad = grad + self.weight_decay * param
+        grad = self.decayed(grad, param)
         v, a = state["v"], self.alpha
         v *= a
         v += (1 - a) * grad * grad
@@ -208,8 +211,7 @@ class Adagrad(Optimizer):
         return {"sum": np.full_like(p.data, self.initial_accumulator_value), "t": 0}
 
     def update(self, param, grad, state):
-        if self.weight_decay:
-            grad = grad + self.weight_decay * param
+        grad = self.decayed(grad, param)
         state["t"] += 1
         state["sum"] += grad * grad
         param -= self.lr / (1 + (state["t"] - 1) * self.lr_decay) * grad / (np.sqrt(state["sum"]) + self.eps)

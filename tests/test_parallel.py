@@ -123,7 +123,7 @@ def test_without_threads_everything_runs_here(monkeypatch, one_thread):
 
 @pytest.mark.parametrize("count, parts, most, expected", [(1, 1, 9, 1), (1, 2, 9, 4), (5, 2, 9, 6), (7, 2, 5, 5)])
 def test_balanced_chunk_counts(count, parts, most, expected):
-    assert conv._balanced(count, parts, most) == expected
+    assert parallel.balanced_count(count, parts, most) == expected
 
 
 @needs_threads

@@ -201,19 +201,26 @@ def test_hand_written_sgd_inside_no_grad_changes_the_models_parameters():
 
 
 # --- custom Functions in PyTorch's style -----------------------------------------------------------------
-class Cube(Function):
-    """y = x³ written as PyTorch's tutorials write Functions: static methods, a ctx, tensors in and out."""
+def cube_on(base):
+    """y = scale·x³ written as PyTorch's tutorials write Functions (static methods, a ctx, tensors in and
+    out), on ``base``: minidl's Function here, torch.autograd.Function to run the very same code in PyTorch."""
 
-    @staticmethod
-    def forward(ctx, x, scale=1.0):
-        ctx.save_for_backward(x)
-        ctx.scale = scale
-        return scale * x**3
+    class Cube(base):
+        @staticmethod
+        def forward(ctx, x, scale=1.0):
+            ctx.save_for_backward(x)
+            ctx.scale = scale
+            return scale * x**3
 
-    @staticmethod
-    def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        return grad_output * 3 * ctx.scale * x**2, None
+        @staticmethod
+        def backward(ctx, grad_output):
+            (x,) = ctx.saved_tensors
+            return grad_output * 3 * ctx.scale * x**2, None
+
+    return Cube
+
+
+Cube = cube_on(Function)
 
 
 def test_ctx_style_function_gradcheck_and_graph():
@@ -252,18 +259,7 @@ def test_ctx_style_errors():
 
 def test_ctx_style_matches_the_same_op_in_pytorch():
     torch = pytest.importorskip("torch")
-
-    class TorchCube(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, scale=1.0):
-            ctx.save_for_backward(x)
-            ctx.scale = scale
-            return scale * x**3
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            (x,) = ctx.saved_tensors
-            return grad_output * 3 * ctx.scale * x**2, None
+    TorchCube = cube_on(torch.autograd.Function)
 
     a = np.random.default_rng(3).standard_normal(5).astype(np.float32)
     x, t = minidl.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)

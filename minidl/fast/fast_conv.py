@@ -26,13 +26,12 @@ What differs, each for one reason:
 - a stride-1 convolution of a batch of small images goes to ``flat_conv.py`` instead (``Conv2d``): there
   im2col's copies are contiguous slices of a flat layout, not window rows of 14 or 28 floats.
 """
-import threading
-
 import numpy as np
 
 from ..autograd import Function
 from ..textbook.convolution import check_conv2d, output_size, pair
 from . import blas, flat_conv, parallel
+from .memory import scratch
 
 #: Upper bound, in bytes, for the im2col buffer of one chunk (and for the matching buffer of the backward).
 #: Tests lower it to force the chunked path on tiny images.
@@ -85,22 +84,15 @@ def _chunks(batch, out_rows, bytes_per_row, parts=1, image_bytes=None):
         images = budget // per_image
         if image_bytes:
             images = min(images, BATCH_CHUNK_BYTES // parts // image_bytes)
-        count = _balanced(-(-batch // max(1, images)), parts, batch)
-        for k in range(count):  # sizes differ by one at most, and there are exactly `count` chunks
-            yield batch * k // count, batch * (k + 1) // count, 0, out_rows
+        count = parallel.balanced_count(-(-batch // max(1, images)), parts, batch)
+        for n0, n1 in parallel.even_ranges(batch, count):  # sizes differ by one at most
+            yield n0, n1, 0, out_rows
     else:
-        count = _balanced(-(-out_rows // max(1, budget // bytes_per_row)), parts, out_rows)
+        count = parallel.balanced_count(-(-out_rows // max(1, budget // bytes_per_row)), parts, out_rows)
         rows = -(-out_rows // count)
         for n in range(batch):
             for r0 in range(0, out_rows, rows):
                 yield n, n + 1, r0, min(out_rows, r0 + rows)
-
-
-def _balanced(count, parts, most):
-    """``count`` rounded up to a multiple of ``parts`` (at least 2·parts when splitting), but at most ``most``."""
-    if parts == 1:
-        return count
-    return min(most, -(-max(count, 2 * parts) // parts) * parts)
 
 
 def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None, fixed_shares=False):
@@ -137,26 +129,9 @@ def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None, fixe
     if len(chunks) < 2 * parts or too_thin or columns < O:
         parts, chunks = 1, list(_chunks(batch, out_rows, K * out_cols * itemsize, image_bytes=image_bytes))
     size = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in chunks) * K * out_cols
-    buffers = [_scratch(k, size, dtype) for k in range(parts)]
+    buffers = [scratch(k, size, dtype) for k in range(parts)]
     parallel.run_chunks(lambda chunk, worker: work(*chunk, buffers[worker], worker), chunks, parts,
                waves=2 if overlap else 1, fixed_shares=fixed_shares)
-
-
-_scratch_space = threading.local()  # per calling thread: {(worker, dtype): buffer}
-
-
-def _scratch(worker, size, dtype):
-    """A work buffer of ``size`` elements for ``worker``, kept from one convolution to the next, so that the
-    workers do not page-fault fresh memory on every call. Kept as long as the calling thread: at most
-    ``CHUNK_BYTES`` per worker."""
-    buffers = getattr(_scratch_space, "buffers", None)
-    if buffers is None:
-        buffers = _scratch_space.buffers = {}
-    key = (worker, np.dtype(dtype))
-    buffer = buffers.get(key)
-    if buffer is None or buffer.size < size:
-        buffer = buffers[key] = np.empty(size, dtype=dtype)
-    return buffer[:size]
 
 
 def _view(array, shape):
@@ -349,11 +324,11 @@ class Conv2d(Function):
         check_conv2d(x, weight, bias, stride, padding, activation)
         kh, kw = weight.shape[2:]
         self.x_shape, self.kernel, self.stride, self.padding = x.shape, (kh, kw), stride, padding
-        # Save only what backward will read (see the class docstring).
+        self.flat = flat_conv.suits(x.shape, weight.shape, stride, padding)  # a batch of small images
+        # Save only what backward will read (see the class docstring; the flat path reads W's shape always).
         self.x = x if self.needs_input_grad[1] else None
-        self.weight = weight if self.needs_input_grad[0] else None
-        if flat_conv.suits(x.shape, weight.shape, stride, padding):  # a batch of small images
-            self.weight = weight if any(self.needs_input_grad) else None  # its shape, at least
+        self.weight = weight if self.needs_input_grad[0] or (self.flat and any(self.needs_input_grad)) else None
+        if self.flat:
             y = flat_conv.forward(x, weight, bias, padding, relu=activation == "relu")
         else:
             y = _conv_forward(x, weight, stride, padding, bias, relu=activation == "relu")
@@ -362,8 +337,9 @@ class Conv2d(Function):
 
     def backward(self, g):
         need_x, need_w, need_b = self.needs_input_grad
-        if self.weight is not None and flat_conv.suits(self.x_shape, self.weight.shape, self.stride, self.padding):
-            return flat_conv.backward(g, self.x, self.weight, self.padding, need_x, need_w, relu_output=self.y)
+        if self.flat:
+            return flat_conv.backward(g, self.x, self.x_shape, self.weight, self.padding, need_x, need_w,
+                                      relu_output=self.y)
         if self.y is not None:  # the fused ReLU: dL/d(pre-activation) = g ⊙ [y > 0]
             masked = np.empty_like(g)
             parallel.each(lambda c0, c1: np.multiply(g[:, c0:c1], self.y[:, c0:c1] > 0, out=masked[:, c0:c1]),

@@ -43,8 +43,7 @@ class MaxPool2d(Function):
 
     (if x_0 is a maximum the product is 0; if not, it is 1 + the same for the offsets after it), computed
     from the inside out: one comparison, one addition and one multiplication per offset, in bytes
-    (arithmetic rather than ``np.where``: it measured faster; 0.95 against 1.40 ms for the first pool of
-    the Fashion CNN against the earlier ``index -= (index - o)·[x_o == y]`` scan).
+    (arithmetic rather than ``np.where``: it measured faster; docs/performance_cnn.md).
 
     Backward: for each offset (i, j), the window elements at that offset are the strided view
     dx[..., i::sh, j::sw]; it receives g where index == i·kw + j.

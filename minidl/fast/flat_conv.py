@@ -44,13 +44,14 @@ in the worker's scratch buffers, a few hundred KB: in its core's L2 cache. The t
 import numpy as np
 
 from . import parallel
+from .memory import scratch
 
 #: Largest image (H·W pixels) that takes this path; bigger images (VGG's) take ``fast_conv``'s bands of rows.
 MAX_PIXELS = 64 * 64
 
 #: Bytes of scratch (flat images, columns, product) per chunk, over all the workers (the CNN's 32→64
-#: layer: 2-3 images per chunk; one image per chunk made a training step 27% slower, three times as many
-#: the same). Tests lower it to force one image per chunk.
+#: layer: 2-3 images per chunk; docs/performance_cnn.md has the sizes tried). Tests lower it to force one
+#: image per chunk.
 CHUNK_BYTES = 4 * 2**20
 
 
@@ -109,19 +110,16 @@ class Layout:
 
         ``rows`` gives the scratch arrays a chunk needs, each as its count of rows (channels) of a flat
         layout, ``lead + n·R·S + reach`` long; ``buffers`` are views of that many elements of one
-        scratch array per worker, reused from chunk to chunk. Chunks take as many images as fit
+        scratch array per worker (``memory.scratch``), reused from chunk to chunk and call to call. Chunks take as many images as fit
         ``CHUNK_BYTES`` over all the workers."""
         parts = parallel.WORKERS if parallel.available() and self.N >= 2 * parallel.WORKERS else 1
         image_bytes = sum(rows) * self.R * self.S * self.dtype.itemsize
         per_chunk = max(1, min(self.N // (2 * parts), CHUNK_BYTES // parts // image_bytes))
-        count = -(-self.N // per_chunk)
-        if parts > 1:  # a multiple of the workers, so that they finish together
-            count = min(self.N, -(-count // parts) * parts)
-        chunks = [(self.N * k // count, self.N * (k + 1) // count) for k in range(count)]
+        chunks = parallel.even_ranges(self.N, parallel.balanced_count(-(-self.N // per_chunk), parts, self.N))
         length = max(n1 - n0 for n0, n1 in chunks) * self.R * self.S + self.lead + 2 * self.reach
-        scratch = [np.empty(sum(rows) * length, dtype=self.dtype) for _ in range(parts)]
         ends = np.cumsum([0, *rows]) * length
-        views = [[buffer[a:b] for a, b in zip(ends, ends[1:])] for buffer in scratch]
+        buffers = [scratch(k, ends[-1], self.dtype) for k in range(parts)]
+        views = [[buffer[a:b] for a, b in zip(ends, ends[1:])] for buffer in buffers]
         parallel.run_chunks(lambda chunk, worker: work(*chunk, views[worker], worker), chunks, parts)
 
 
@@ -161,15 +159,14 @@ def forward(x, weight, bias, padding, relu):
     return y
 
 
-def backward(g, x, weight, padding, need_x, need_w, relu_output=None):
-    """(dL/dx or None, dL/dW or None, dL/db) from g = dL/dy and the forward's input x (None if W needs no
-    gradient). ``relu_output``: the output of a fused ReLU, whose mask [y > 0] multiplies g first.
+def backward(g, x, x_shape, weight, padding, need_x, need_w, relu_output=None):
+    """(dL/dx or None, dL/dW or None, dL/db) from g = dL/dy and the forward's input x, of ``x_shape`` (x is
+    None if W needs no gradient). ``relu_output``: the output of a fused ReLU, whose mask [y > 0] multiplies g first.
 
     dL/dW and dL/db are summed per chunk, then over the chunks in image order: the same bits whichever
     worker took which chunk (a worker takes the next chunk as soon as it is free)."""
     O, C, kh, kw = weight.shape
     dtype = np.result_type(g.dtype, weight.dtype)
-    x_shape = (g.shape[0], C, g.shape[2] - 2 * padding[0] + kh - 1, g.shape[3] - 2 * padding[1] + kw - 1)
     layout = Layout(x_shape, (kh, kw), padding, dtype)
     step, taps = layout.R * layout.S, kh * kw
     weight_parts, bias_parts = {}, {}  # first image of a chunk -> that chunk's share

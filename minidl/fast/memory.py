@@ -10,9 +10,15 @@ heap, and freed memory stays there for the next allocation. It is an explicit ca
 minidl (it changes the whole process): the style-transfer example and the benchmarks make it, on Linux with
 glibc; elsewhere it does nothing. The cost: the process keeps the memory of its peak once it has reached it.
 ``MINIDL_KEEP_MEMORY=0`` in the environment turns it off.
+
+``scratch`` is the same idea inside minidl, needing no setting: the work buffers of the convolutions'
+worker threads are kept from one call to the next.
 """
 import ctypes
 import os
+import threading
+
+import numpy as np
 
 # mallopt's parameter numbers (glibc's malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -37,3 +43,20 @@ def keep_freed_memory():
     if mallopt is None or os.environ.get("MINIDL_KEEP_MEMORY", "1") == "0":
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, _LIMIT)) and bool(mallopt(_M_TRIM_THRESHOLD, _LIMIT))
+
+
+_scratch_space = threading.local()  # per calling thread: {(worker, dtype): buffer}
+
+
+def scratch(worker, size, dtype):
+    """A work buffer of ``size`` elements for ``worker``, kept from one convolution to the next, so that the
+    workers do not page-fault fresh memory on every call. Kept as long as the calling thread: at most
+    ``fast_conv.CHUNK_BYTES`` per worker."""
+    buffers = getattr(_scratch_space, "buffers", None)
+    if buffers is None:
+        buffers = _scratch_space.buffers = {}
+    key = (worker, np.dtype(dtype))
+    buffer = buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[key] = np.empty(size, dtype=dtype)
+    return buffer[:size]
