@@ -7,15 +7,16 @@ from minidl.fast import flat_conv, parallel
 
 rng = np.random.default_rng(7)
 
-# (x shape, weight shape, padding): 'same' 3×3 (the CNN's), no padding, full padding (kernel - 1), non-square
-# kernels with unequal paddings, 1×1, 5×5, one channel in, more filters than channels and fewer
+# (x shape, weight shape, padding), every one 'same': 3×3 (the CNN's), 1×1, 5×5, non-square kernels,
+# a kernel wider than the image (taps that wrap past a whole row), one channel in, more filters than
+# channels and fewer
 CASES = [
     ((3, 2, 6, 7), (4, 2, 3, 3), (1, 1)),
-    ((2, 3, 5, 5), (2, 3, 3, 3), (0, 0)),
-    ((2, 2, 4, 5), (3, 2, 3, 3), (2, 2)),
-    ((3, 2, 6, 5), (3, 2, 2, 4), (1, 3)),
     ((4, 3, 5, 4), (2, 3, 1, 1), (0, 0)),
-    ((2, 1, 9, 8), (5, 1, 5, 5), (2, 1)),
+    ((2, 1, 9, 8), (5, 1, 5, 5), (2, 2)),
+    ((3, 2, 6, 5), (3, 2, 3, 5), (1, 2)),
+    ((2, 3, 5, 6), (2, 3, 3, 1), (1, 0)),
+    ((3, 2, 3, 2), (3, 2, 5, 5), (2, 2)),
     ((11, 1, 7, 7), (6, 1, 3, 3), (1, 1)),
 ]
 
@@ -27,30 +28,34 @@ def arrays(x_shape, w_shape, dtype=np.float64):
 
 def test_flatten_places_every_pixel_and_zeros_elsewhere():
     x = rng.standard_normal((3, 2, 4, 5))
-    layout = flat_conv.Layout(x.shape, (3, 3), (1, 2), x.dtype)
+    layout = flat_conv.Layout(x.shape, (3, 5), x.dtype)
     flat = layout.flatten(x, layout.lead, np.full(1000, np.nan))  # scratch of garbage: every place is written
-    assert (layout.S, layout.R) == (5 + 2, 4 + 1)
+    assert (layout.R, layout.lead, layout.reach) == (4 + 1, 1 * 5 + 2, 2 * 5 + 4)
     expected = np.zeros_like(flat)
     for n in range(3):
         for r in range(4):
             for s in range(5):
-                expected[:, layout.lead + (n * layout.R + r) * layout.S + s] = x[n, :, r, s]
+                expected[:, layout.lead + (n * layout.R + r) * 5 + s] = x[n, :, r, s]
     np.testing.assert_array_equal(flat, expected)
 
 
-def test_every_tap_is_a_fixed_distance_from_its_anchor():
-    # the layout's promise: tap (i, j) of output pixel (n, h, w) is at anchor (n·R + h)·S + w plus i·S + j
-    x = rng.standard_normal((2, 1, 4, 3))
-    kh, kw, ph, pw = 3, 2, 2, 1
-    layout = flat_conv.Layout(x.shape, (kh, kw), (ph, pw), x.dtype)
-    flat = layout.flatten(x, layout.lead, np.full(1000, np.nan))[0]
-    padded = np.pad(x[:, 0], ((0, 0), (ph, ph), (pw, pw)))
-    for n in range(2):
-        for h in range(layout.Ho):
-            for w in range(layout.Wo):
-                anchor = (n * layout.R + h) * layout.S + w
-                window = [flat[anchor + i * layout.S + j] for i in range(kh) for j in range(kw)]
-                np.testing.assert_array_equal(window, padded[n, h : h + kh, w : w + kw].ravel())
+@pytest.mark.parametrize("kernel, shape", [((3, 3), (2, 2, 4, 3)), ((3, 5), (2, 1, 4, 3)), ((5, 5), (3, 2, 3, 2)),
+                                           ((1, 3), (2, 1, 2, 4))])
+def test_columns_hold_every_window_of_the_padded_images(kernel, shape):
+    # the layout's promise: column (n, h, w) holds window (h, w) of image n, padded, taps in (i, j, c) order;
+    # taps that wrapped into a neighbouring row are zero, even when the kernel is wider than the image
+    x = rng.standard_normal(shape)
+    (kh, kw), (N, C, H, W) = kernel, shape
+    layout = flat_conv.Layout(x.shape, kernel, x.dtype)
+    flat = layout.flatten(x, layout.lead, np.full(1000, np.nan))
+    cols = layout.columns(flat, 0, N, np.full(2000, np.nan))
+    padded = np.pad(x, ((0, 0), (0, 0), (layout.ph, layout.ph), (layout.pw, layout.pw)))
+    assert cols.shape == (kh * kw * C, N * H * W)
+    for n in range(N):
+        for h in range(H):
+            for w in range(W):
+                window = padded[n, :, h : h + kh, w : w + kw].transpose(1, 2, 0).ravel()
+                np.testing.assert_array_equal(cols[:, (n * H + h) * W + w], window)
 
 
 def run(kernels, x, w, b, padding, need_x=True, need_w=True, activation=None, seed=3):
@@ -82,7 +87,7 @@ def test_chunks_of_whole_images_cover_the_batch_once(monkeypatch, budget, worker
     monkeypatch.setattr(flat_conv, "CHUNK_BYTES", budget)
     monkeypatch.setattr(parallel, "WORKERS", workers)
     for batch in (2, 5, 11, 64):
-        layout = flat_conv.Layout((batch, 2, 6, 6), (3, 3), (1, 1), np.float32)
+        layout = flat_conv.Layout((batch, 2, 6, 6), (3, 3), np.float32)
         seen = []
         layout.for_images(lambda n0, n1, buffers, worker: seen.append((n0, n1)), 20, 4)
         seen.sort()
@@ -123,7 +128,8 @@ def test_fused_relu_at_exactly_zero_sends_no_gradient():
     ((2, 3, 14, 14), (1, 1), (1, 1), True),
     ((1, 3, 14, 14), (1, 1), (1, 1), False),  # one image (VGG's case): bands of rows in fast_conv
     ((2, 3, 14, 14), (2, 2), (1, 1), False),  # strided
-    ((2, 3, 14, 14), (1, 1), (3, 1), False),  # padding as large as the kernel
+    ((2, 3, 14, 14), (1, 1), (0, 0), False),  # not 'same': the output is smaller than the image
+    ((2, 3, 14, 14), (1, 1), (2, 1), False),  # nor here: larger
     ((2, 3, 65, 64), (1, 1), (1, 1), False),  # not a small image
 ])
 def test_which_convolutions_take_the_flat_path(x_shape, stride, padding, takes):

@@ -329,7 +329,7 @@ class Conv2d(Function):
         self.x = x if self.needs_input_grad[1] else None
         self.weight = weight if self.needs_input_grad[0] or (self.flat and any(self.needs_input_grad)) else None
         if self.flat:
-            y = flat_conv.forward(x, weight, bias, padding, relu=activation == "relu")
+            y = flat_conv.forward(x, weight, bias, relu=activation == "relu")
         else:
             y = _conv_forward(x, weight, stride, padding, bias, relu=activation == "relu")
         self.y = y if activation == "relu" and any(self.needs_input_grad) else None  # the ReLU's mask, for backward
@@ -338,7 +338,7 @@ class Conv2d(Function):
     def backward(self, g):
         need_x, need_w, need_b = self.needs_input_grad
         if self.flat:
-            return flat_conv.backward(g, self.x, self.x_shape, self.weight, self.padding, need_x, need_w,
+            return flat_conv.backward(g, self.x, self.x_shape, self.weight, need_x, need_w,
                                       relu_output=self.y)
         if self.y is not None:  # the fused ReLU: dL/d(pre-activation) = g ⊙ [y > 0]
             masked = np.empty_like(g)

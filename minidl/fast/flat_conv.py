@@ -1,39 +1,41 @@
-"""Convolution of a batch of small images (stride 1), with the images laid out flat.
+"""'Same' convolution of a batch of small images (stride 1), with the images laid out flat.
 
 ``fast_conv.py`` builds its im2col copies window row by window row: for 14×14 images that is one NumPy
 inner loop per 14 floats, and as many copies again to move the GEMM's (O, n, pixels) result into NCHW.
 Here a few images at a time are first written into one flat, zero-separated layout, where every kernel
-tap of every window is a fixed *distance*; im2col is then kh·kw contiguous slices, and no window ever needs
-a border test.
+tap of every window is a fixed *distance*: im2col is one strided copy whose inner loops are whole images,
+and the GEMMs compute exactly the output pixels, nothing more.
 
-The layout. For padding (ph, pw) with ph < kh and pw < kw, give each image row S = W + pw places (the pw
-zeros after a row are the right padding of that row and the left padding of the next) and each image
-R = H + ph rows (the ph zero rows after an image are its bottom and the next image's top padding).
-Channel c of the batch becomes one row of
+The layout. A 'same' convolution has an odd kh × kw kernel, padding (ph, pw) = ((kh-1)/2, (kw-1)/2) and
+output size = input size H × W. Give each image R = H + ph rows of W places: its H rows, then ph zero
+rows, which are its bottom padding and the next image's top padding. Channel c of the batch becomes one
+row of
 
-    flat[c, lead + (n·R + r)·S + s] = x[n, c, r, s]        (zeros everywhere else),  lead = ph·S + pw
+    flat[c, lead + (n·R + r)·W + s] = x[n, c, r, s]        (zeros everywhere else),  lead = ph·W + pw
 
-so that tap (i, j) of the window of output pixel (n, h, w) is at flat[c, p + i·S + j], with the
-"anchor" p = (n·R + h)·S + w. Anchors with h ≥ H_out or w ≥ W_out are not output pixels: they are
-computed with the rest and dropped, (R·S) / (H_out·W_out) - 1 more work (15% for 14×14, 3×3, pad 1).
-With T anchors p0..p0+T-1 and cols[(i, j, c), t] = flat[c, p0 + t + i·S + j] (one slice per tap),
+so that tap (i, j) of the window of output pixel (n, h, w) is at flat[c, p + i·W + j], with the
+"anchor" p = (n·R + h)·W + w. Vertically, a window that leaves the image reads zero rows. Horizontally, a
+tap whose column w + j - pw falls outside 0..W-1 reads the end of the row above or the start of the row
+below: those entries of the columns are set to zero after the copy ("wrapped taps"; for 3×3, tap column
+0 at w = 0 and tap column 2 at w = W-1). With cols[(i, j, c), (n, h, w)] = flat[c, anchor + i·W + j]
+(one strided copy, wrapped taps zeroed),
 
-    y_flat (O, T) = W' (O, kh·kw·C) @ cols,     W'[o, (i, j, c)] = W[o, c, i, j].
+    y (O, n·H·W) = W' (O, kh·kw·C) @ cols,     W'[o, (i, j, c)] = W[o, c, i, j].
 
-Backward (both from one set of columns, as ``fast_conv.Conv2d``'s rotated kernel): put g at the anchors,
-shifted by d = (kh-1)·S + (kw-1), in a flat array g_flat of zeros. Then dL/dx at flat position q is
+Backward (both from one set of columns, as ``fast_conv.Conv2d``'s rotated kernel): lay out g the same way,
+but from position ``reach`` = (kh-1)·W + (kw-1) instead of ``lead``. Then with
+cols_g[(i', j', o), (n, r, s)] = g_flat[o, lead + (n·R + r)·W + s + i'·W + j'] = g[n, o, r + i' - ph, s + j' - pw]
+(zero outside the image: the zero rows, and the wrapped taps zeroed as above),
 
-    dx_flat[c, q] = Σ_{i,j} Σ_o W[o, c, i, j] · g_flat[o, q - i·S - j + d]
-                  = (W_rot (C, kh·kw·O) @ cols_g)[c, q]
+    dL/dx (C, n·H·W)        = W_rot (C, kh·kw·O) @ cols_g,    W_rot[c, (i', j', o)] = W[o, c, kh-1-i', kw-1-j']
+    dL/dW_rot (kh·kw·O, C)  = cols_g @ x_cᵀ,                  x_c (C, n·H·W) = x in channel-major order
 
-with cols_g[(i', j', o), q] = g_flat[o, q + i'·S + j'] and W_rot[c, (i', j', o)] = W[o, c, kh-1-i', kw-1-j']:
-the convolution of g with the rotated kernel. And dL/dW[o, c, i, j] = Σ_p g[o, p] · flat[c, p + i·S + j]
-= Σ_q flat[c, q] · cols_g[(kh-1-i, kw-1-j, o), q], so
+the convolution of g with the rotated kernel, and dL/dW[o, c, i, j] = Σ g[n, o, r-i+ph, s-j+pw] x[n, c, r, s]
+read off row (kh-1-i, kw-1-j, o). When x needs no gradient (a first layer), only dL/dW = g_c @ colsᵀ is
+computed, g_c (O, n·H·W) being g in channel-major order and cols the forward's columns rebuilt from x.
 
-    dW_rot (kh·kw·O, C) = cols_g @ flat[:, q-range]ᵀ            (then un-rotated into OIHW).
-
-When x needs no gradient (a first layer), only dL/dW = g_anchors (O, T) @ colsᵀ is computed, from the
-forward's columns rebuilt from ``flat``: C·kh·kw rows instead of O·kh·kw.
+Every copy in and out of the layout moves whole images (H·W floats per NumPy inner loop), and each
+chunk's products cover exactly its output pixels.
 
 Work is cut into chunks of whole images that the workers take in turn, BLAS single-threaded
 (``parallel.py``). A chunk lays out its own images (the zeros between images make each image's outputs and
@@ -56,110 +58,127 @@ CHUNK_BYTES = 4 * 2**20
 
 
 def suits(x_shape, weight_shape, stride, padding):
-    """Whether a convolution takes this path: a batch of small images, stride 1, padding below the kernel."""
+    """Whether a convolution takes this path: a batch of small images, stride 1, 'same' padding (an odd
+    kernel, padding (k-1)/2: the output is as large as the input)."""
     N, C, H, W = x_shape
     kh, kw = weight_shape[2:]
-    return N > 1 and H * W <= MAX_PIXELS and stride == (1, 1) and padding[0] < kh and padding[1] < kw
+    same = kh % 2 == 1 and kw % 2 == 1 and tuple(padding) == ((kh - 1) // 2, (kw - 1) // 2)
+    return N > 1 and H * W <= MAX_PIXELS and stride == (1, 1) and same
 
 
 class Layout:
     """The geometry of the flat layout (module docstring) for x of ``x_shape`` and a kh×kw kernel."""
 
-    def __init__(self, x_shape, kernel, padding, dtype):
+    def __init__(self, x_shape, kernel, dtype):
         self.N, self.C, self.H, self.W = x_shape
         self.dtype = np.dtype(dtype)
-        (self.kh, self.kw), (ph, pw) = kernel, padding
-        self.S, self.R = self.W + pw, self.H + ph
-        self.Ho, self.Wo = self.H + 2 * ph - self.kh + 1, self.W + 2 * pw - self.kw + 1
-        self.lead = ph * self.S + pw  # x's first pixel: after image 0's top and left padding
-        self.reach = (self.kh - 1) * self.S + self.kw - 1  # from an anchor to its window's last tap
+        self.kh, self.kw = kernel
+        self.ph, self.pw = (self.kh - 1) // 2, (self.kw - 1) // 2
+        self.R = self.H + self.ph
+        self.lead = self.ph * self.W + self.pw  # x's first pixel: after image 0's top and left padding
+        self.reach = (self.kh - 1) * self.W + self.kw - 1  # from an anchor to its window's last tap
 
-    def flatten(self, a, lead, out, mask=None):
-        """a (n, channels, rows, cols) -> its flat layout in ``out`` (channels, lead + n·R·S + reach):
-        a[m, c, r, s] at lead + (m·R + r)·S + s, zeros elsewhere. With ``mask`` (a fused ReLU's output,
-        shaped like a), a·[mask > 0] instead (multiplied in NCHW, where both are contiguous: inside the
-        transposing copy it measured 2-3× slower). Returns the flat array, a view of ``out``."""
-        n, channels, rows, cols = a.shape
-        R, S = self.R, self.S
-        flat = out.reshape(-1)[: channels * (lead + n * R * S + self.reach)].reshape(channels, -1)
-        flat[:, :lead], flat[:, lead + n * R * S :] = 0, 0
-        grid = flat[:, lead : lead + n * R * S].reshape(channels, n, R, S)
-        grid[:, :, rows:], grid[:, :, :rows, cols:] = 0, 0
-        source = a if mask is None else a * (mask > 0)
-        grid[:, :, :rows, :cols] = source.transpose(1, 0, 2, 3)
+    def flatten(self, a, start, out, mask=None):
+        """a (n, channels, H, W) -> its flat layout in ``out`` (channels, start + n·R·W + reach), image
+        pixel (m, r, s) at start + (m·R + r)·W + s, zeros elsewhere. Returns the flat array, a view of ``out``."""
+        n, channels = a.shape[:2]
+        size = self.R * self.W
+        flat = out[: channels * (start + n * size + self.reach)].reshape(channels, -1)
+        flat[:, :start], flat[:, start + n * size :] = 0, 0
+        grid = flat[:, start : start + n * size].reshape(channels, n, size)
+        grid[:, :, self.H * self.W :] = 0
+        self.channel_major(a, grid[:, :, : self.H * self.W], mask)
         return flat
 
-    def columns(self, flat, start, count, out):
-        """cols[(i, j, c), t] = flat[c, start + t + i·S + j] for t < count, written into the first rows of
-        ``out``: every tap's slice at once, as one strided view copied by one NumPy call (each call's
-        hand-over of the GIL costs more than the copy of a few hundred KB)."""
-        channels = flat.shape[0]
-        step, row = flat.strides[1], flat.strides[0]
-        taps = np.lib.stride_tricks.as_strided(flat[:, start:], shape=(self.kh, self.kw, channels, count),
-                                               strides=(self.S * step, step, row, step), writeable=False)
-        cols = out.reshape(-1)[: self.kh * self.kw * channels * count].reshape(self.kh, self.kw, channels, count)
-        np.copyto(cols, taps)
-        return cols.reshape(-1, count)
+    def channel_major(self, a, out, mask=None):
+        """a (n, channels, H, W) written into ``out`` (channels, n, H·W) (or a buffer to shape so), as
+        a[m, c] into out[c, m]; with ``mask`` (a fused ReLU's output, shaped like a), a·[mask > 0] instead
+        (multiplied in NCHW, where both are contiguous). Returns out as (channels, n·H·W) if it can."""
+        n, channels = a.shape[:2]
+        if out.ndim == 1:
+            out = out[: a.size].reshape(channels, n, -1)
+        source = a if mask is None else a * (mask > 0)
+        out[...] = source.reshape(n, channels, -1).transpose(1, 0, 2)
+        return out.reshape(channels, -1) if out.flags.c_contiguous else out
 
-    def unflatten(self, flat_chunk, n, rows, cols):
-        """The (channels, n·R·S) flat values of n images, as an (n, channels, rows, cols) view."""
-        return flat_chunk.reshape(-1, n, self.R, self.S)[:, :, :rows, :cols].transpose(1, 0, 2, 3)
+    def columns(self, flat, start, n, out):
+        """cols[(i, j, c), (m, h, w)] = flat[c, start + (m·R + h)·W + w + i·W + j] for n images, written into
+        the first rows of ``out`` as one strided copy (each NumPy call's hand-over of the GIL costs more than
+        the copy of a few hundred KB); then the wrapped taps (module docstring) are zeroed."""
+        channels = flat.shape[0]
+        kh, kw, H, W = self.kh, self.kw, self.H, self.W
+        step, row = flat.strides[1], flat.strides[0]
+        taps = np.lib.stride_tricks.as_strided(flat[:, start:], shape=(kh, kw, channels, n, H * W),
+                                               strides=(W * step, step, row, self.R * W * step, step),
+                                               writeable=False)
+        cols = out[: kh * kw * channels * n * H * W].reshape(kh, kw, channels, n, H * W)
+        np.copyto(cols, taps)
+        by_column = cols.reshape(kh, kw, channels, n, H, W)
+        for j in range(kw):  # tap column j reads image column w + j - pw: outside 0..W-1 it wrapped
+            if j < self.pw:
+                by_column[:, j, ..., : self.pw - j] = 0
+            elif j > self.pw:
+                by_column[:, j, ..., W + self.pw - j :] = 0
+        return cols.reshape(kh * kw * channels, n * H * W)
+
+    def images(self, product, n):
+        """A (channels, n·H·W) product as the (n, channels, H, W) view of its images."""
+        return product.reshape(-1, n, self.H, self.W).transpose(1, 0, 2, 3)
 
     def for_images(self, work, *rows):
         """Call ``work(n0, n1, buffers, worker)`` for chunks of whole images n0..n1-1, over the workers.
 
         ``rows`` gives the scratch arrays a chunk needs, each as its count of rows (channels) of a flat
-        layout, ``lead + n·R·S + reach`` long; ``buffers`` are views of that many elements of one
-        scratch array per worker (``memory.scratch``), reused from chunk to chunk and call to call. Chunks take as many images as fit
-        ``CHUNK_BYTES`` over all the workers."""
+        layout, ``reach + n·R·W + reach`` long; ``buffers`` are views of that many elements of one scratch
+        array per worker (``memory.scratch``), reused from chunk to chunk and call to call. Chunks take as
+        many images as fit ``CHUNK_BYTES`` over all the workers."""
         parts = parallel.WORKERS if parallel.available() and self.N >= 2 * parallel.WORKERS else 1
-        image_bytes = sum(rows) * self.R * self.S * self.dtype.itemsize
+        image_bytes = sum(rows) * self.R * self.W * self.dtype.itemsize
         per_chunk = max(1, min(self.N // (2 * parts), CHUNK_BYTES // parts // image_bytes))
         chunks = parallel.even_ranges(self.N, parallel.balanced_count(-(-self.N // per_chunk), parts, self.N))
-        length = max(n1 - n0 for n0, n1 in chunks) * self.R * self.S + self.lead + 2 * self.reach
+        length = max(n1 - n0 for n0, n1 in chunks) * self.R * self.W + 2 * self.reach
         ends = np.cumsum([0, *rows]) * length
         buffers = [scratch(k, ends[-1], self.dtype) for k in range(parts)]
         views = [[buffer[a:b] for a, b in zip(ends, ends[1:])] for buffer in buffers]
         parallel.run_chunks(lambda chunk, worker: work(*chunk, views[worker], worker), chunks, parts)
 
 
-def forward(x, weight, bias, padding, relu):
-    """y = conv2d(x, W) + b (then max(·, 0) if ``relu``).
+def forward(x, weight, bias, relu):
+    """y = conv2d(x, W, padding 'same') + b (then max(·, 0) if ``relu``).
 
     The bias rides in the GEMM, as a last column of W' against a row of ones under the columns, and the
-    ReLU in the copy out of the flat layout: one pass over y instead of three."""
+    ReLU in the copy out of the product: one pass over y instead of three."""
     O, C, kh, kw = weight.shape
     dtype = np.result_type(x.dtype, weight.dtype)
-    layout = Layout(x.shape, (kh, kw), padding, dtype)
+    layout = Layout(x.shape, (kh, kw), dtype)
     wmat = weight.transpose(0, 2, 3, 1).reshape(O, -1)  # (o, (i, j, c))
     if bias is not None:
         wmat = np.concatenate([wmat, bias.reshape(O, 1)], axis=1)
     wmat = np.ascontiguousarray(wmat, dtype=dtype)
     K = wmat.shape[1]
-    y = np.empty((layout.N, O, layout.Ho, layout.Wo), dtype=dtype)
-    step = layout.R * layout.S
+    y = np.empty((layout.N, O, layout.H, layout.W), dtype=dtype)
 
     def work(n0, n1, buffers, worker):
         x_buffer, cols_buffer, product_buffer = buffers
-        count = (n1 - n0) * step
+        n = n1 - n0
+        count = n * layout.H * layout.W
         flat = layout.flatten(x[n0:n1], layout.lead, x_buffer)
         cols = cols_buffer[: K * count].reshape(K, count)
-        layout.columns(flat, 0, count, cols)
+        layout.columns(flat, 0, n, cols_buffer)
         if bias is not None:
             cols[-1] = 1
         product = product_buffer[: O * count].reshape(O, count)
         np.matmul(wmat, cols, out=product)
-        out = layout.unflatten(product, n1 - n0, layout.Ho, layout.Wo)
         if relu:
-            np.maximum(out, 0, out=y[n0:n1])
+            np.maximum(layout.images(product, n), 0, out=y[n0:n1])
         else:
-            y[n0:n1] = out
+            y[n0:n1] = layout.images(product, n)
 
     layout.for_images(work, C, K, O)
     return y
 
 
-def backward(g, x, x_shape, weight, padding, need_x, need_w, relu_output=None):
+def backward(g, x, x_shape, weight, need_x, need_w, relu_output=None):
     """(dL/dx or None, dL/dW or None, dL/db) from g = dL/dy and the forward's input x, of ``x_shape`` (x is
     None if W needs no gradient). ``relu_output``: the output of a fused ReLU, whose mask [y > 0] multiplies g first.
 
@@ -167,27 +186,23 @@ def backward(g, x, x_shape, weight, padding, need_x, need_w, relu_output=None):
     worker took which chunk (a worker takes the next chunk as soon as it is free)."""
     O, C, kh, kw = weight.shape
     dtype = np.result_type(g.dtype, weight.dtype)
-    layout = Layout(x_shape, (kh, kw), padding, dtype)
-    step, taps = layout.R * layout.S, kh * kw
+    layout = Layout(x_shape, (kh, kw), dtype)
+    taps = kh * kw
     weight_parts, bias_parts = {}, {}  # first image of a chunk -> that chunk's share
 
     def mask(n0, n1):
         return None if relu_output is None else relu_output[n0:n1]
 
-    def bias_part(n0, n1, g_flat):
-        bias_parts[n0] = g_flat.sum(axis=1)  # the flat rows hold g and zeros
-
-    if not need_x:  # dL/dW = g_anchors @ colsᵀ, the forward's columns rebuilt from x
+    if not need_x:  # dL/dW = g_c @ colsᵀ, the forward's columns rebuilt from x
 
         def weight_only(n0, n1, buffers, worker):
             g_buffer, *x_and_cols = buffers
-            count = (n1 - n0) * step
-            g_flat = layout.flatten(g[n0:n1], 0, g_buffer, mask(n0, n1))
-            bias_part(n0, n1, g_flat)
+            g_c = layout.channel_major(g[n0:n1], g_buffer, mask(n0, n1))
+            bias_parts[n0] = g_c.sum(axis=1)
             if need_w:
                 x_buffer, cols_buffer = x_and_cols
-                cols = layout.columns(layout.flatten(x[n0:n1], layout.lead, x_buffer), 0, count, cols_buffer)
-                weight_parts[n0] = g_flat[:, :count] @ cols.T
+                flat = layout.flatten(x[n0:n1], layout.lead, x_buffer)
+                weight_parts[n0] = g_c @ layout.columns(flat, 0, n1 - n0, cols_buffer).T
 
         layout.for_images(weight_only, O, *((C, C * taps) if need_w else ()))
         if not need_w:
@@ -200,17 +215,15 @@ def backward(g, x, x_shape, weight, padding, need_x, need_w, relu_output=None):
 
     def work(n0, n1, buffers, worker):
         g_buffer, x_buffer, cols_buffer, product_buffer = buffers
-        count = (n1 - n0) * step
-        # g placed at its anchors shifted by reach: column t of cols_g is then flat position lead + t of x
+        n = n1 - n0
         g_flat = layout.flatten(g[n0:n1], layout.reach, g_buffer, mask(n0, n1))
-        bias_part(n0, n1, g_flat)
-        cols = layout.columns(g_flat, layout.lead, count, cols_buffer)
-        product = product_buffer[: C * count].reshape(C, count)
+        bias_parts[n0] = g_flat.sum(axis=1)  # the flat rows hold g and zeros
+        cols = layout.columns(g_flat, layout.lead, n, cols_buffer)
+        product = product_buffer[: C * cols.shape[1]].reshape(C, -1)
         np.matmul(rotated, cols, out=product)
-        dx[n0:n1] = layout.unflatten(product, n1 - n0, layout.H, layout.W)
+        dx[n0:n1] = layout.images(product, n)
         if need_w:
-            x_flat = layout.flatten(x[n0:n1], layout.lead, x_buffer)
-            weight_parts[n0] = cols @ x_flat[:, layout.lead : layout.lead + count].T
+            weight_parts[n0] = cols @ layout.channel_major(x[n0:n1], x_buffer).T
 
     layout.for_images(work, O, C if need_w else 0, O * taps, C)
     if not need_w:
