@@ -31,8 +31,9 @@ cols_g[(i', j', o), (n, r, s)] = g_flat[o, lead + (n·R + r)·W + s + i'·W + j'
     dL/dW_rot (kh·kw·O, C)  = cols_g @ x_cᵀ,                  x_c (C, n·H·W) = x in channel-major order
 
 the convolution of g with the rotated kernel, and dL/dW[o, c, i, j] = Σ g[n, o, r-i+ph, s-j+pw] x[n, c, r, s]
-read off row (kh-1-i, kw-1-j, o). When x needs no gradient (a first layer), only dL/dW = g_c @ colsᵀ is
-computed, g_c (O, n·H·W) being g in channel-major order and cols the forward's columns rebuilt from x.
+read off row (kh-1-i, kw-1-j, o). When x needs no gradient (a first layer), only dL/dW = Σ_n g[n] @ cols[n]ᵀ
+is computed: one small product per image, g[n] (O, H·W) read as it is in NCHW, cols[n] the forward's
+columns of image n rebuilt from x.
 
 Every copy in and out of the layout moves whole images (H·W floats per NumPy inner loop), and each
 chunk's products cover exactly its output pixels.
@@ -193,16 +194,20 @@ def backward(g, x, x_shape, weight, need_x, need_w, relu_output=None):
     def mask(n0, n1):
         return None if relu_output is None else relu_output[n0:n1]
 
-    if not need_x:  # dL/dW = g_c @ colsᵀ, the forward's columns rebuilt from x
+    if not need_x:  # per image, dL/dW += g[n] (O, H·W) @ cols[n]ᵀ: the forward's columns, rebuilt from x
 
         def weight_only(n0, n1, buffers, worker):
             g_buffer, *x_and_cols = buffers
-            g_c = layout.channel_major(g[n0:n1], g_buffer, mask(n0, n1))
-            bias_parts[n0] = g_c.sum(axis=1)
+            n = n1 - n0
+            g_n = g[n0:n1]
+            if relu_output is not None:
+                g_n = np.multiply(g_n, relu_output[n0:n1] > 0, out=g_buffer[: g_n.size].reshape(g_n.shape))
+            bias_parts[n0] = g_n.sum(axis=(0, 2, 3))
             if need_w:
                 x_buffer, cols_buffer = x_and_cols
                 flat = layout.flatten(x[n0:n1], layout.lead, x_buffer)
-                weight_parts[n0] = g_c @ layout.columns(flat, 0, n1 - n0, cols_buffer).T
+                cols = layout.columns(flat, 0, n, cols_buffer).reshape(-1, n, layout.H * layout.W)
+                weight_parts[n0] = np.matmul(g_n.reshape(n, O, -1), cols.transpose(1, 2, 0)).sum(axis=0)
 
         layout.for_images(weight_only, O, *((C, C * taps) if need_w else ()))
         if not need_w:
