@@ -20,15 +20,17 @@ below: those entries of the columns are set to zero after the copy ("wrapped tap
 0 at w = 0 and tap column 2 at w = W-1). With cols[(i, j, c), (n, h, w)] = flat[c, anchor + i·W + j]
 (one strided copy, wrapped taps zeroed),
 
-    y (O, n·H·W) = W' (O, kh·kw·C) @ cols,     W'[o, (i, j, c)] = W[o, c, i, j].
+    y[n] (O, H·W) = W' (O, kh·kw·C) @ cols[:, n],     W'[o, (i, j, c)] = W[o, c, i, j],
+
+one product per image of the chunk (one batched ``np.matmul`` call), each written straight into y's NCHW.
 
 Backward (both from one set of columns, as ``fast_conv.Conv2d``'s rotated kernel): lay out g the same way,
 but from position ``reach`` = (kh-1)·W + (kw-1) instead of ``lead``. Then with
 cols_g[(i', j', o), (n, r, s)] = g_flat[o, lead + (n·R + r)·W + s + i'·W + j'] = g[n, o, r + i' - ph, s + j' - pw]
 (zero outside the image: the zero rows, and the wrapped taps zeroed as above),
 
-    dL/dx (C, n·H·W)        = W_rot (C, kh·kw·O) @ cols_g,    W_rot[c, (i', j', o)] = W[o, c, kh-1-i', kw-1-j']
-    dL/dW_rot (kh·kw·O, C)  = cols_g @ x_cᵀ,                  x_c (C, n·H·W) = x in channel-major order
+    dL/dx[n] (C, H·W)       = W_rot (C, kh·kw·O) @ cols_g[:, n],  W_rot[c, (i', j', o)] = W[o, c, kh-1-i', kw-1-j']
+    dL/dW_rot (kh·kw·O, C)  = cols_g @ x_cᵀ,                     x_c (C, n·H·W) = x in channel-major order
 
 the convolution of g with the rotated kernel, and dL/dW[o, c, i, j] = Σ g[n, o, r-i+ph, s-j+pw] x[n, c, r, s]
 read off row (kh-1-i, kw-1-j, o). When x needs no gradient (a first layer), only dL/dW = Σ_n g[n] @ cols[n]ᵀ
@@ -52,7 +54,7 @@ from .memory import scratch
 #: Largest image (H·W pixels) that takes this path; bigger images (VGG's) take ``fast_conv``'s bands of rows.
 MAX_PIXELS = 64 * 64
 
-#: Bytes of scratch (flat images, columns, product) per chunk, over all the workers (the CNN's 32→64
+#: Bytes of scratch (flat images and columns) per chunk, over all the workers (the CNN's 32→64
 #: layer: 2-3 images per chunk; docs/performance_cnn.md has the sizes tried). Tests lower it to force one
 #: image per chunk.
 CHUNK_BYTES = 4 * 2**20
@@ -122,10 +124,6 @@ class Layout:
                 by_column[:, j, ..., W + self.pw - j :] = 0
         return cols.reshape(kh * kw * channels, n * H * W)
 
-    def images(self, product, n):
-        """A (channels, n·H·W) product as the (n, channels, H, W) view of its images."""
-        return product.reshape(-1, n, self.H, self.W).transpose(1, 0, 2, 3)
-
     def for_images(self, work, *rows):
         """Call ``work(n0, n1, buffers, worker)`` for chunks of whole images n0..n1-1, over the workers.
 
@@ -148,7 +146,7 @@ def forward(x, weight, bias, relu):
     """y = conv2d(x, W, padding 'same') + b (then max(·, 0) if ``relu``).
 
     The bias rides in the GEMM, as a last column of W' against a row of ones under the columns, and the
-    ReLU in the copy out of the product: one pass over y instead of three."""
+    ReLU follows on the chunk of y just written, while it is in the cache."""
     O, C, kh, kw = weight.shape
     dtype = np.result_type(x.dtype, weight.dtype)
     layout = Layout(x.shape, (kh, kw), dtype)
@@ -160,7 +158,7 @@ def forward(x, weight, bias, relu):
     y = np.empty((layout.N, O, layout.H, layout.W), dtype=dtype)
 
     def work(n0, n1, buffers, worker):
-        x_buffer, cols_buffer, product_buffer = buffers
+        x_buffer, cols_buffer = buffers
         n = n1 - n0
         count = n * layout.H * layout.W
         flat = layout.flatten(x[n0:n1], layout.lead, x_buffer)
@@ -168,14 +166,12 @@ def forward(x, weight, bias, relu):
         layout.columns(flat, 0, n, cols_buffer)
         if bias is not None:
             cols[-1] = 1
-        product = product_buffer[: O * count].reshape(O, count)
-        np.matmul(wmat, cols, out=product)
+        out = y[n0:n1].reshape(n, O, -1)
+        np.matmul(wmat, cols.reshape(K, n, -1).transpose(1, 0, 2), out=out)  # image by image, into y
         if relu:
-            np.maximum(layout.images(product, n), 0, out=y[n0:n1])
-        else:
-            y[n0:n1] = layout.images(product, n)
+            np.maximum(out, 0, out=out)
 
-    layout.for_images(work, C, K, O)
+    layout.for_images(work, C, K)
     return y
 
 
@@ -219,18 +215,16 @@ def backward(g, x, x_shape, weight, need_x, need_w, relu_output=None):
     dx = np.empty(x_shape, dtype=dtype)
 
     def work(n0, n1, buffers, worker):
-        g_buffer, x_buffer, cols_buffer, product_buffer = buffers
+        g_buffer, x_buffer, cols_buffer = buffers
         n = n1 - n0
         g_flat = layout.flatten(g[n0:n1], layout.reach, g_buffer, mask(n0, n1))
         bias_parts[n0] = g_flat.sum(axis=1)  # the flat rows hold g and zeros
         cols = layout.columns(g_flat, layout.lead, n, cols_buffer)
-        product = product_buffer[: C * cols.shape[1]].reshape(C, -1)
-        np.matmul(rotated, cols, out=product)
-        dx[n0:n1] = layout.images(product, n)
+        np.matmul(rotated, cols.reshape(len(cols), n, -1).transpose(1, 0, 2), out=dx[n0:n1].reshape(n, C, -1))
         if need_w:
             weight_parts[n0] = cols @ layout.channel_major(x[n0:n1], x_buffer).T
 
-    layout.for_images(work, O, C if need_w else 0, O * taps, C)
+    layout.for_images(work, O, C if need_w else 0, O * taps)
     if not need_w:
         return dx, None, parallel.ordered_sum(bias_parts)
     # row (i', j', o) of the sum is dL/dW[o, :, kh-1-i', kw-1-j']
