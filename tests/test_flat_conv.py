@@ -134,3 +134,14 @@ def test_fused_relu_at_exactly_zero_sends_no_gradient():
 ])
 def test_which_convolutions_take_the_flat_path(x_shape, stride, padding, takes):
     assert flat_conv.suits(x_shape, (4, 3, 3, 3), stride, padding) == takes
+
+
+@pytest.mark.parametrize("kernel, padding, takes", [
+    ((1, 1), (0, 0), True),
+    ((5, 3), (2, 1), True),
+    ((2, 2), (0, 0), False),  # an even kernel has no centre: no 'same' padding
+    ((2, 2), (1, 1), False),
+    ((3, 3), (1, 0), False),  # 'same' in height only
+])
+def test_only_same_convolutions_take_the_flat_path(kernel, padding, takes):
+    assert flat_conv.suits((2, 3, 14, 14), (4, 3, *kernel), (1, 1), padding) == takes

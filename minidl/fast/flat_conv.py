@@ -187,9 +187,6 @@ def backward(g, x, x_shape, weight, need_x, need_w, relu_output=None):
     taps = kh * kw
     weight_parts, bias_parts = {}, {}  # first image of a chunk -> that chunk's share
 
-    def mask(n0, n1):
-        return None if relu_output is None else relu_output[n0:n1]
-
     if not need_x:  # per image, dL/dW += g[n] (O, H·W) @ cols[n]ᵀ: the forward's columns, rebuilt from x
 
         def weight_only(n0, n1, buffers, worker):
@@ -217,7 +214,8 @@ def backward(g, x, x_shape, weight, need_x, need_w, relu_output=None):
     def work(n0, n1, buffers, worker):
         g_buffer, x_buffer, cols_buffer = buffers
         n = n1 - n0
-        g_flat = layout.flatten(g[n0:n1], layout.reach, g_buffer, mask(n0, n1))
+        mask = None if relu_output is None else relu_output[n0:n1]
+        g_flat = layout.flatten(g[n0:n1], layout.reach, g_buffer, mask)
         bias_parts[n0] = g_flat.sum(axis=1)  # the flat rows hold g and zeros
         cols = layout.columns(g_flat, layout.lead, n, cols_buffer)
         np.matmul(rotated, cols.reshape(len(cols), n, -1).transpose(1, 0, 2), out=dx[n0:n1].reshape(n, C, -1))
