@@ -128,8 +128,9 @@ def test_balanced_chunk_counts(count, parts, most, expected):
 
 @needs_threads
 @pytest.mark.parametrize("kernel, stride", [(2, None), (3, 2)])
-def test_split_max_pool_equals_one_thread(monkeypatch, two_workers, kernel, stride):
-    x = rng.permutation(2 * 6 * 9 * 8).reshape(2, 6, 9, 8).astype(np.float64)  # no ties
+@pytest.mark.parametrize("batch", [1, 3])  # one image: split by channels; a batch: by images
+def test_split_max_pool_equals_one_thread(monkeypatch, two_workers, kernel, stride, batch):
+    x = rng.permutation(batch * 6 * 9 * 8).reshape(batch, 6, 9, 8).astype(np.float64)  # no ties
     results = []
     for split in (True, False):
         if not split:

