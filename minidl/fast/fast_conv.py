@@ -23,8 +23,9 @@ What differs, each for one reason:
   (``_conv_forward_shifted``): fewer copies where the products are cheap;
 - stride-1 layers up to ``ROTATED_MAX_CHANNELS`` get dL/dx as a convolution with the rotated kernel and
   dL/dW from the same columns (``Conv2d``): no col2im and no second im2col of x;
-- a stride-1 convolution of a batch of small images goes to ``flat_conv.py`` instead (``Conv2d``): there
-  im2col's copies are contiguous slices of a flat layout, not window rows of 14 or 28 floats.
+- a stride-1 'same' convolution of a batch of small images goes to ``flat_conv.py`` instead (``Conv2d``):
+  there im2col is one strided copy of a flat layout, whole images per inner loop, not window rows of 14
+  or 28 floats.
 """
 import numpy as np
 
@@ -324,7 +325,7 @@ class Conv2d(Function):
         check_conv2d(x, weight, bias, stride, padding, activation)
         kh, kw = weight.shape[2:]
         self.x_shape, self.kernel, self.stride, self.padding = x.shape, (kh, kw), stride, padding
-        self.flat = flat_conv.suits(x.shape, weight.shape, stride, padding)  # a batch of small images
+        self.flat = flat_conv.suits(x.shape, weight.shape, stride, padding)  # 'same', a batch of small images
         # Save only what backward will read (see the class docstring; the flat path reads W's shape always).
         self.x = x if self.needs_input_grad[1] else None
         self.weight = weight if self.needs_input_grad[0] or (self.flat and any(self.needs_input_grad)) else None
