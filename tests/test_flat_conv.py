@@ -8,7 +8,7 @@ from minidl.fast import flat_conv, parallel
 rng = np.random.default_rng(7)
 
 # (x shape, weight shape, padding), every one 'same': 3×3 (the CNN's), 1×1, 5×5, non-square kernels,
-# a kernel wider than the image (taps that wrap past a whole row), one channel in, more filters than
+# a kernel wider than the image (taps that wrap past a whole row), 1×1 images, one channel in, more filters than
 # channels and fewer
 CASES = [
     ((3, 2, 6, 7), (4, 2, 3, 3), (1, 1)),
@@ -17,6 +17,7 @@ CASES = [
     ((3, 2, 6, 5), (3, 2, 3, 5), (1, 2)),
     ((2, 3, 5, 6), (2, 3, 3, 1), (1, 0)),
     ((3, 2, 3, 2), (3, 2, 5, 5), (2, 2)),
+    ((3, 2, 1, 1), (2, 2, 3, 3), (1, 1)),
     ((11, 1, 7, 7), (6, 1, 3, 3), (1, 1)),
 ]
 
