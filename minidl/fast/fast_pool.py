@@ -1,4 +1,4 @@
-"""Max and average pooling through strided views, separably, the channels split over the cores.
+"""Max and average pooling through strided views, separably, the max pool split over the cores.
 
 The textbook twins are in ``minidl/textbook/pooling.py``; these compute the same numbers.
 
@@ -28,9 +28,9 @@ def _columns(a, j, stride, count):
 
 def _split(part, shape):
     """Call ``part(block)`` on the workers at once, ``block`` indexing a share of an (N, C, H, W) array: a
-    range of images, or of channels when there are fewer images than workers (VGG's one image). Ranges of
-    images measured 25-30% faster than ranges of channels for a batch: each worker's share is one
-    contiguous stretch of memory instead of N pieces."""
+    range of images, or of channels when there are fewer images than workers (VGG's one image). Images
+    first, because a worker's share is then one stretch of memory instead of N pieces of it (the gain is
+    measured in docs/performance.md)."""
     if shape[0] >= parallel.WORKERS:
         parallel.each(lambda lo, hi: part(np.s_[lo:hi]), shape[0])
     else:
