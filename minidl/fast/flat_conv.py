@@ -35,7 +35,7 @@ cols_g[(i', j', o), (n, r, s)] = g_flat[o, lead + (n·R + r)·W + s + i'·W + j'
 the convolution of g with the rotated kernel, and dL/dW[o, c, i, j] = Σ g[n, o, r-i+ph, s-j+pw] x[n, c, r, s]
 read off row (kh-1-i, kw-1-j, o). When x needs no gradient (a first layer), only dL/dW = Σ_n g[n] @ cols[n]ᵀ
 is computed: one small product per image, g[n] (O, H·W) read as it is in NCHW, cols[n] the forward's
-columns of image n rebuilt from x.
+columns of image n rebuilt from x, with the forward's row of ones under them, against which g sums to dL/db.
 
 Every copy in and out of the layout moves whole images (H·W floats per NumPy inner loop), and each
 chunk's products cover exactly its output pixels.
@@ -195,14 +195,19 @@ def backward(g, x, x_shape, weight, need_x, need_w, relu_output=None):
             g_n = g[n0:n1]
             if relu_output is not None:
                 g_n = np.multiply(g_n, relu_output[n0:n1] > 0, out=g_buffer[: g_n.size].reshape(g_n.shape))
-            bias_parts[n0] = g_n.sum(axis=(0, 2, 3))
-            if need_w:
-                x_buffer, cols_buffer = x_and_cols
-                flat = layout.flatten(x[n0:n1], layout.lead, x_buffer)
-                cols = layout.columns(flat, 0, n, cols_buffer).reshape(-1, n, layout.H * layout.W)
-                weight_parts[n0] = np.matmul(g_n.reshape(n, O, -1), cols.transpose(1, 2, 0)).sum(axis=0)
+            if not need_w:
+                bias_parts[n0] = g_n.sum(axis=(0, 2, 3))
+                return
+            x_buffer, cols_buffer = x_and_cols
+            count = n * layout.H * layout.W
+            cols = cols_buffer[: (C * taps + 1) * count].reshape(-1, count)
+            layout.columns(layout.flatten(x[n0:n1], layout.lead, x_buffer), 0, n, cols_buffer)
+            cols[-1] = 1  # as in the forward: against the row of ones, g sums to dL/db
+            per_image = cols.reshape(-1, n, count // n).transpose(1, 2, 0)  # (n, H·W, taps·C + 1)
+            w_and_b = np.matmul(g_n.reshape(n, O, -1), per_image).sum(axis=0)
+            weight_parts[n0], bias_parts[n0] = w_and_b[:, :-1], w_and_b[:, -1]
 
-        layout.for_images(weight_only, O, *((C, C * taps) if need_w else ()))
+        layout.for_images(weight_only, O, *((C, C * taps + 1) if need_w else ()))
         if not need_w:
             return None, None, parallel.ordered_sum(bias_parts)
         dw = parallel.ordered_sum(weight_parts).reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
@@ -210,13 +215,14 @@ def backward(g, x, x_shape, weight, need_x, need_w, relu_output=None):
 
     rotated = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 2, 3, 0), dtype=dtype).reshape(C, -1)
     dx = np.empty(x_shape, dtype=dtype)
+    ones = np.ones(layout.N * layout.R * layout.W + 2 * layout.reach, dtype=dtype)
 
     def work(n0, n1, buffers, worker):
         g_buffer, x_buffer, cols_buffer = buffers
         n = n1 - n0
         mask = None if relu_output is None else relu_output[n0:n1]
         g_flat = layout.flatten(g[n0:n1], layout.reach, g_buffer, mask)
-        bias_parts[n0] = g_flat.sum(axis=1)  # the flat rows hold g and zeros
+        bias_parts[n0] = g_flat @ ones[: g_flat.shape[1]]  # row sums (the rows hold g and zeros), in one BLAS call
         cols = layout.columns(g_flat, layout.lead, n, cols_buffer)
         np.matmul(rotated, cols.reshape(len(cols), n, -1).transpose(1, 0, 2), out=dx[n0:n1].reshape(n, C, -1))
         if need_w:
