@@ -162,10 +162,10 @@ def forward(x, weight, bias, relu):
         n = n1 - n0
         count = n * layout.H * layout.W
         flat = layout.flatten(x[n0:n1], layout.lead, x_buffer)
-        cols = cols_buffer[: K * count].reshape(K, count)
+        cols = cols_buffer[: K * count].reshape(K, count)  # columns() fills its first kh·kw·C rows
         layout.columns(flat, 0, n, cols_buffer)
         if bias is not None:
-            cols[-1] = 1
+            cols[-1] = 1  # the bias's row of ones
         out = y[n0:n1].reshape(n, O, -1)
         np.matmul(wmat, cols.reshape(K, n, -1).transpose(1, 0, 2), out=out)  # image by image, into y
         if relu:
@@ -200,7 +200,7 @@ def backward(g, x, x_shape, weight, need_x, need_w, relu_output=None):
                 return
             x_buffer, cols_buffer = x_and_cols
             count = n * layout.H * layout.W
-            cols = cols_buffer[: (C * taps + 1) * count].reshape(-1, count)
+            cols = cols_buffer[: (C * taps + 1) * count].reshape(-1, count)  # columns() fills all but the last row
             layout.columns(layout.flatten(x[n0:n1], layout.lead, x_buffer), 0, n, cols_buffer)
             cols[-1] = 1  # as in the forward: against the row of ones, g sums to dL/db
             per_image = cols.reshape(-1, n, count // n).transpose(1, 2, 0)  # (n, H·W, taps·C + 1)
