@@ -31,7 +31,7 @@ from minidl.training import fit
 
 import fashion_common as common
 
-EXPECTED_TIME = "about 4.5-5 minutes on a quiet 2-core machine (fast kernels), far longer when other programs share the cores"
+EXPECTED_TIME = "about 4-5 minutes on a quiet 2-core machine (fast kernels), far longer when other programs share the cores"
 
 
 def build_model(channels=(32, 64), image_size=28, classes=10):
