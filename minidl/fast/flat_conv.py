@@ -203,7 +203,7 @@ def backward(g, x, x_shape, weight, need_x, need_w, relu_output=None):
             cols = cols_buffer[: (C * taps + 1) * count].reshape(-1, count)  # columns() fills all but the last row
             layout.columns(layout.flatten(x[n0:n1], layout.lead, x_buffer), 0, n, cols_buffer)
             cols[-1] = 1  # as in the forward: against the row of ones, g sums to dL/db
-            per_image = cols.reshape(-1, n, count // n).transpose(1, 2, 0)  # (n, H·W, taps·C + 1)
+            per_image = cols.reshape(-1, n, layout.H * layout.W).transpose(1, 2, 0)  # (n, H·W, taps·C + 1)
             w_and_b = np.matmul(g_n.reshape(n, O, -1), per_image).sum(axis=0)
             weight_parts[n0], bias_parts[n0] = w_and_b[:, :-1], w_and_b[:, -1]
 
