@@ -34,15 +34,21 @@ import fashion_common as common
 EXPECTED_TIME = "about 4-5 minutes on a quiet 2-core machine (fast kernels), far longer when other programs share the cores"
 
 
-def build_model(channels=(32, 64), image_size=28, classes=10):
+def build_model(channels=(32, 64), dropout=0.25, image_size=28, classes=10):
     """One block Conv2d(3×3, padding 1) with its ReLU → MaxPool2d(2) per entry of ``channels`` (each halves
-    the image side), then Flatten → Linear(…, 128) → ReLU → Linear(128, classes)."""
+    the image side), then Flatten → Dropout(``dropout``, none if 0) → Linear(…, 128) → ReLU →
+    Linear(128, classes).
+
+    The dropout sits in front of the layer that holds 95% of the parameters (3136·128 weights), the one
+    that overfits first (docs/fashion.md has the runs with and without it)."""
     layers, width, side = [], 1, image_size
     for c in channels:
         layers += [nn.Conv2d(width, c, 3, padding=1, activation="relu"), nn.MaxPool2d(2)]
         width, side = c, side // 2
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(width * side * side, 128), nn.ReLU(),
-                         nn.Linear(128, classes))
+    layers.append(nn.Flatten())
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers, nn.Linear(width * side * side, 128), nn.ReLU(), nn.Linear(128, classes))
 
 
 def conv_outputs(model, image):
@@ -69,9 +75,10 @@ def mlp_column(path):
 
 def run(args, train_data, test_data, test_images):
     minidl.manual_seed(args.seed)
-    model = build_model(args.channels)
+    model = build_model(args.channels, args.dropout)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"model: conv {' -> '.join(map(str, args.channels))} channels, then 128 -> 10 ({n_params:,} parameters), "
+    print(f"model: conv {' -> '.join(map(str, args.channels))} channels, dropout {args.dropout}, then 128 -> 10 "
+          f"({n_params:,} parameters), "
           f"adam lr={args.lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}, "
           f"{kernels.selected()} kernels")
     common.announce(EXPECTED_TIME, args.epochs, len(train_data[1]))
@@ -88,7 +95,7 @@ def run(args, train_data, test_data, test_images):
     history, probs = fit(model, train_data, test_data, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, optimizer="adam", seed=args.seed)
     wall = time.perf_counter() - start
-    settings = dict(channels=list(args.channels), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    settings = dict(channels=list(args.channels), dropout=args.dropout, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     optimizer="adam", seed=args.seed, parameters=int(n_params), train_examples=len(train_data[1]),
                     limit_train=args.limit_train, kernels=kernels.selected())
     per_class = common.write_outputs(model, history, probs, test_data, test_images, args.out, settings, wall, args.seed)
@@ -108,6 +115,8 @@ def parse_args(argv=None):
     common.add_common_arguments(p, out="runs/fashion_cnn", batch_size=64)
     p.add_argument("--channels", type=common.positive_int, nargs="+", default=[32, 64],
                    help="output channels of each conv block, e.g. 32 64 (each block halves the image side)")
+    p.add_argument("--dropout", type=common.probability, default=0.25,
+                   help="dropout on the flattened features, before Linear(…, 128); 0 for none (default 0.25)")
     p.add_argument("--compare", type=Path, default=Path("runs/fashion_mlp/metrics.json"),
                    help="metrics.json of an MLP run, shown beside this run's per-class accuracy")
     args = p.parse_args(argv)

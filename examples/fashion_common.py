@@ -44,13 +44,25 @@ def seed_number(text):
     return whole_number(text, 0)  # NumPy's generators take no negative seeds
 
 
-def positive_float(text):
+def number(text):
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+
+
+def positive_float(text):
+    value = number(text)
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def probability(text):
+    """A dropout probability: at least 0, below 1 (1 would drop everything)."""
+    value = number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
     return value
 
 
@@ -128,8 +140,8 @@ def announce(expected, epochs, train_examples):
     """Say, before training, how long the run should take and what the progress output means."""
     print(f"expected time for the default 5 epochs on 60,000 images: {expected} (this run: {epochs} epoch(s) "
           f"on {train_examples:,}); each epoch's bar shows the time elapsed and left.\n"
-          "bar: 'running loss' = mean loss of the batches so far in the epoch, weights still changing; "
-          "after it: loss and accuracy of the whole training and test sets at the end of the epoch.", flush=True)
+          "bar and 'train': running means over the epoch's batches so far, weights still changing (as Keras "
+          "reports them); 'test': the whole test set at the end of the epoch.", flush=True)
 
 
 def pick_examples(probs, labels, count=SHOWN, wrong=SHOWN_WRONG, seed=0):

@@ -27,22 +27,24 @@ def _figure(width, height):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def accuracy_curve(epochs, path, title="Accuracy at the end of each epoch"):
+def accuracy_curve(epochs, path, title="Accuracy per epoch"):
     """Train and test accuracy (left) and loss (right) against epoch. ``epochs``: list of metric dicts.
 
-    Both are measured on the whole split after each epoch (not the running loss of the progress bar).
+    Train: the running means over each epoch's batches (as ``training.fit`` and Keras report them); test:
+    the whole test set at the end of each epoch. The legend says which is which.
     """
     fig = _figure(10, 4)
     acc_ax, loss_ax = fig.subplots(1, 2)
     x = [e["epoch"] for e in epochs]
-    for split, style in (("train", "o-"), ("test", "s-")):
-        acc_ax.plot(x, [100 * e[f"{split}_accuracy"] for e in epochs], style, label=split)
-        loss_ax.plot(x, [e[f"{split}_loss"] for e in epochs], style, label=split)
+    for split, style, label in (("train", "o-", "train (running mean over the epoch)"),
+                                ("test", "s-", "test (at the end of the epoch)")):
+        acc_ax.plot(x, [100 * e[f"{split}_accuracy"] for e in epochs], style, label=label)
+        loss_ax.plot(x, [e[f"{split}_loss"] for e in epochs], style, label=label)
     last = epochs[-1]
     acc_ax.annotate(f"{100 * last['test_accuracy']:.2f}%", (x[-1], 100 * last["test_accuracy"]),
                     textcoords="offset points", xytext=(0, -14), ha="center")
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title, xticks=x)
-    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss at the end of each epoch (whole sets)", xticks=x)
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Cross-entropy loss per epoch", xticks=x)
     for ax in (acc_ax, loss_ax):
         ax.grid(alpha=0.3)
         ax.legend()

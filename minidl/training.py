@@ -1,15 +1,14 @@
 """The training loop and the evaluation of a classifier, shared by the Fashion-MNIST examples.
 
 ``fit`` is the loop every example in a course writes: for each mini-batch, forward, loss, ``zero_grad``,
-``backward``, ``step``; after each epoch, the loss and accuracy on the whole training and test sets.
-Two losses are reported, and they are different numbers:
+``backward``, ``step``; after each epoch, the loss and accuracy on the whole test set.
 
-- the progress bar's ``running loss`` is the mean of the mini-batch losses seen so far in the epoch,
-  each computed while the weights were still changing (and in training mode, e.g. with dropout on);
-- the summary line's ``train loss`` is the loss of the whole training set with the weights as they are at
-  the end of the epoch, in evaluation mode (what Keras calls the loss in ``evaluate``).
-
-So the running loss of epoch 1 is higher than its train loss: it averages over the early batches too.
+The training set's loss and accuracy are the ones Keras's ``fit`` reports: running means over the epoch's
+mini-batches, each batch measured by its forward pass in training mode, while the weights were still
+changing. They cost nothing (the forward pass computed them anyway), where a second pass over the whole
+training set after each epoch would add a quarter to a third to the CNN's epoch. So the train accuracy of an epoch
+lags behind what the weights at its end would score: it averages the earlier, worse batches too.
+The test set is measured after the epoch, with the weights as they are then, in evaluation mode.
 """
 import time
 
@@ -45,12 +44,13 @@ def evaluate(model, x, y, batch_size=1000):
 
 
 def fit(model, train_data, test_data, *, epochs, batch_size, lr, optimizer="adam", seed=0, verbose=True):
-    """Train ``model`` with cross-entropy on ``train_data = (x, y)``; measure both splits after each epoch.
+    """Train ``model`` with cross-entropy on ``train_data = (x, y)``; measure the test set after each epoch.
 
     ``optimizer``: "adam" (``optim.Adam``) or "sgd" (``optim.SGD`` with momentum 0.9). ``seed`` fixes the
     order of the shuffled batches. Returns ``(history, test_probs)``: one dict per epoch (``epoch``,
-    ``train_loss``, ``train_accuracy``, ``test_loss``, ``test_accuracy``, ``seconds`` of training) and the
-    test set's class probabilities after the last epoch.
+    ``train_loss`` and ``train_accuracy``, the running means over the epoch's examples (module docstring),
+    ``test_loss``, ``test_accuracy``, ``seconds`` of training) and the test set's class probabilities after
+    the last epoch.
     """
     opt = OPTIMIZERS[optimizer](model.parameters(), lr)
     loader = DataLoader(*train_data, batch_size=batch_size, shuffle=True, seed=seed)
@@ -59,20 +59,23 @@ def fit(model, train_data, test_data, *, epochs, batch_size, lr, optimizer="adam
         start = time.perf_counter()
         model.train()
         bar = ProgressBar(loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=not verbose)
-        loss_sum = 0.0
-        for i, (xb, yb) in enumerate(bar, start=1):
-            loss = F.cross_entropy(model(Tensor(xb)), yb)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for xb, yb in bar:
+            logits = model(Tensor(xb))
+            loss = F.cross_entropy(logits, yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            loss_sum += loss.item()
-            bar.set_postfix(**{"running loss": loss_sum / i})
+            # a mean over examples, not batches: the last batch of an epoch may be smaller
+            loss_sum += loss.item() * len(yb)
+            correct += int(np.sum(logits.data.argmax(axis=1) == yb))
+            seen += len(yb)
+            bar.set_postfix(loss=loss_sum / seen, accuracy=correct / seen)
         seconds = time.perf_counter() - start
-        train_loss, train_acc, _ = evaluate(model, *train_data)
         test_loss, test_acc, test_probs = evaluate(model, *test_data)
-        history.append(dict(epoch=epoch, running_loss=loss_sum / len(loader), train_loss=train_loss,
-                            train_accuracy=train_acc, test_loss=test_loss, test_accuracy=test_acc, seconds=seconds))
+        history.append(dict(epoch=epoch, train_loss=loss_sum / seen, train_accuracy=correct / seen,
+                            test_loss=test_loss, test_accuracy=test_acc, seconds=seconds))
         if verbose:
-            print(f"epoch {epoch}: train loss {train_loss:.4f}  train accuracy {train_acc:.4f}  "
+            print(f"epoch {epoch}: train loss {loss_sum / seen:.4f}  train accuracy {correct / seen:.4f} (running)  "
                   f"test loss {test_loss:.4f}  test accuracy {test_acc:.4f}  ({seconds:.1f}s training)", flush=True)
     return history, test_probs

@@ -121,7 +121,8 @@ def test_cnn_reduced_run_beats_chance_widely_is_reproducible_and_reloads(tmp_pat
     rebuilt = nn.load_model(tmp_path / "a" / "model.h5")
     assert evaluate(rebuilt, images[:, None].astype(np.float32) / 255, labels)[1] == a["test_accuracy"]
     # the progress output names its losses; the per-class table has the MLP's column beside this run's
-    assert "running loss=" in first.stderr and "running loss" in first.stdout and "expected time" in first.stdout
+    assert "loss=" in first.stderr and "accuracy=" in first.stderr and "(running)" in first.stdout
+    assert "running means" in first.stdout and "expected time" in first.stdout
     lines = first.stdout.splitlines()
     assert next(line for line in lines if line.startswith("class")).split() == ["class", "accuracy", "MLP"]
     assert next(line for line in lines if line.startswith("Shirt")).split()[-1] == "0.310"
@@ -172,6 +173,7 @@ def test_a_data_folder_without_the_dataset_is_refused_naming_it(script, tmp_path
     *[(script, option, "0") for script in (MLP, CNN) for option in ("--limit-train", "--epochs", "--batch-size", "--lr")],
     (MLP, "--limit-train", "-5"), (CNN, "--lr", "-0.001"), (MLP, "--lr", "nan"), (CNN, "--epochs", "two"),
     (CNN, "--seed", "-1"), (MLP, "--hidden", "0"), (CNN, "--channels", "0"),
+    (CNN, "--dropout", "1"), (CNN, "--dropout", "-0.1"),
 ], ids=lambda v: v.stem if isinstance(v, Path) else v)
 def test_an_out_of_range_value_is_refused_naming_the_option(script, option, value, tmp_path):
     result = run(script, option, value, "--out", tmp_path / "o")
@@ -215,18 +217,29 @@ def tiny_problem(n=64, seed=0):
     return x, y
 
 
-def test_fit_labels_the_running_loss_and_the_end_of_epoch_loss(capsys):
+def test_fit_reports_running_means_of_the_training_batches(capsys):
     minidl.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(36, 10))
     x, y = tiny_problem()
-    history, probs = fit(model, (x, y), (x, y), epochs=2, batch_size=16, lr=1e-2, seed=0)
+    history, probs = fit(model, (x, y), (x[:20], y[:20]), epochs=2, batch_size=24, lr=1e-2, seed=0)
     out, err = capsys.readouterr()
-    assert err.count("running loss=") == 2  # one bar per epoch, the running mean labelled as such
-    assert out.count("train loss") == 2 and "test accuracy" in out
-    running = float(err.splitlines()[0].rsplit("running loss=", 1)[1])
-    assert math.isclose(running, history[0]["running_loss"], rel_tol=1e-3)
-    assert history[0]["running_loss"] != history[0]["train_loss"]  # two different numbers, both named
-    assert probs.shape == (64, 10)
+    assert err.count("loss=") == 2 and err.count("accuracy=") == 2  # one bar per epoch
+    assert out.count("train accuracy") == 2 and out.count("(running)") == 2 and "test accuracy" in out
+    bar_loss = float(err.splitlines()[0].split("loss=", 1)[1].split()[0])
+    assert math.isclose(bar_loss, history[0]["train_loss"], rel_tol=1e-3)
+    assert probs.shape == (20, 10)
+
+
+def test_fit_running_means_weigh_every_example_once():
+    """With lr = 1e-12 the weights barely change, so the running means over the batches (24, 24 and the last 16)
+    equal the whole training set's loss and accuracy; a mean of the three batch means would not."""
+    minidl.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 10))
+    x, y = tiny_problem()
+    history, _ = fit(model, (x, y), (x, y), epochs=1, batch_size=24, lr=1e-12, seed=0, verbose=False)
+    loss, acc, _ = evaluate(model, x, y)
+    assert math.isclose(history[0]["train_loss"], loss, rel_tol=1e-6)
+    assert history[0]["train_accuracy"] == acc == history[0]["test_accuracy"]
 
 
 def test_progress_bar_says_how_much_time_is_left():
