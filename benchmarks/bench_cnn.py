@@ -7,8 +7,7 @@
 
 The network of examples/fashion_cnn.py (issue 12), written as layers in both frameworks:
 Conv2d(1, 32, 3, padding=1) → ReLU → MaxPool2d(2) → Conv2d(32, 64, 3, padding=1) → ReLU → MaxPool2d(2) →
-Flatten → Dropout(0.25) → Linear(3136, 128) → ReLU → Linear(128, 10) (``--dropout 0``: the issue's network, without
-the dropout), cross-entropy, Adam lr 1e-3 (eps 1e-7 in both), batch
+Flatten → Linear(3136, 128) → ReLU → Linear(128, 10), cross-entropy, Adam lr 1e-3 (eps 1e-7 in both), batch
 64 (``--batch-size``), on Fashion-MNIST images as float32 in [0, 1]. Both start from the same weights (drawn
 here with NumPy) and see the same batches (a fixed random permutation of the training set). minidl runs as
 the example does: ``keep_freed_memory()`` and ``parallel.single_threaded_blas()`` (its kernels split their
@@ -73,7 +72,7 @@ def load_batches(batch_size, steps):
     return x, y.astype(np.int64), batches
 
 
-def run_minidl(x, y, batches, threads, clock, dropout, profile=False, separate_relu=False):
+def run_minidl(x, y, batches, threads, clock, profile=False, separate_relu=False):
     from minidl import Tensor, nn, optim
     from minidl import functional as F
     from minidl.fast import parallel
@@ -82,8 +81,7 @@ def run_minidl(x, y, batches, threads, clock, dropout, profile=False, separate_r
     keep_freed_memory()  # as examples/fashion_cnn.py does
     parallel.single_threaded_blas()  # likewise: minidl's kernels split their own work (parallel.py)
     parallel.WORKERS = threads
-    head = [nn.Flatten(), *([nn.Dropout(dropout)] if dropout else []), nn.Linear(3136, 128), nn.ReLU(),
-            nn.Linear(128, 10)]
+    head = [nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)]
     if separate_relu:  # PyTorch's way of writing it
         model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                               nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), *head)
@@ -111,15 +109,14 @@ def run_minidl(x, y, batches, threads, clock, dropout, profile=False, separate_r
     return times, float(loss.item())
 
 
-def run_torch(x, y, batches, threads, clock, dropout):
+def run_torch(x, y, batches, threads, clock):
     import torch
 
     torch.set_num_threads(threads)
     nn = torch.nn
     model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Flatten(), *([nn.Dropout(dropout)] if dropout else []), nn.Linear(3136, 128), nn.ReLU(),
-                          nn.Linear(128, 10))
+                          nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
     layers = [layer for layer in model if isinstance(layer, (nn.Conv2d, nn.Linear))]
     with torch.no_grad():
         for layer, (w, b) in zip(layers, initial_weights()):
@@ -225,13 +222,13 @@ class Profiler:
         print(f"  {'autograd, batch indexing, other':<58} {(seconds - accounted) * ms:>22.2f}")
 
 
-def child(framework, steps, batch_size, threads, cpu_time, dropout, profile=False, separate_relu=False):
+def child(framework, steps, batch_size, threads, cpu_time, profile=False, separate_relu=False):
     x, y, batches = load_batches(batch_size, steps)
     clock = time.process_time if cpu_time else time.perf_counter
     if framework == "minidl":
-        times, loss = run_minidl(x, y, batches, threads, clock, dropout, profile, separate_relu)
+        times, loss = run_minidl(x, y, batches, threads, clock, profile, separate_relu)
     else:
-        times, loss = run_torch(x, y, batches, threads, clock, dropout)
+        times, loss = run_torch(x, y, batches, threads, clock)
     print(json.dumps(dict(times=times, loss=loss, peak_mb=memory_mb("VmHWM"))))
 
 
@@ -249,22 +246,19 @@ def main():
     p.add_argument("--separate-relu", action="store_true",
                    help='minidl with nn.ReLU layers after the convolutions (as PyTorch) instead of '
                         'Conv2d(..., activation="relu") (as the example and Keras)')
-    p.add_argument("--dropout", type=float, default=0.25,
-                   help="dropout before Linear(3136, 128), as the example (default 0.25); 0 for none")
     p.add_argument("--child", choices=["minidl", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.steps < 1 or args.rounds < 1 or args.batch_size < 1:
         p.error("--steps, --rounds and --batch-size must be positive")
     if args.child or args.profile:
-        return child(args.child or "minidl", args.steps, args.batch_size, args.threads, args.cpu_time, args.dropout,
-                     args.profile, args.separate_relu)
-    options = ["--steps", args.steps, "--batch-size", args.batch_size, "--threads", args.threads, "--dropout", args.dropout]
+        return child(args.child or "minidl", args.steps, args.batch_size, args.threads, args.cpu_time, args.profile,
+                     args.separate_relu)
+    options = ["--steps", args.steps, "--batch-size", args.batch_size, "--threads", args.threads]
     flags = [flag for flag, on in (("--cpu-time", args.cpu_time), ("--separate-relu", args.separate_relu)) if on]
     results = alternate(__file__, args.rounds, *options, *flags)
     per_epoch = STEPS_PER_EPOCH * 64 / args.batch_size / args.steps
     print(f"{args.steps} steps, batch {args.batch_size}, {args.rounds} rounds, {args.threads} thread(s), "
-          f"{'CPU time' if args.cpu_time else 'wall clock'}, minidl with {'separate' if args.separate_relu else 'fused'} ReLU, "
-          f"dropout {args.dropout}")
+          f"{'CPU time' if args.cpu_time else 'wall clock'}, minidl with {'separate' if args.separate_relu else 'fused'} ReLU")
     print(f"{'framework':<10} {'s (best)':>9} {'s (median)':>11} {'s/epoch':>8} {'loss':>7} {'peak RSS MB':>12}")
     best, median = {}, {}
     for f, runs in results.items():

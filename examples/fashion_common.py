@@ -58,6 +58,14 @@ def positive_float(text):
     return value
 
 
+def decay_factor(text):
+    """A learning-rate decay per epoch: above 0, at most 1 (1: a constant learning rate)."""
+    value = number(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {text}")
+    return value
+
+
 def probability(text):
     """A dropout probability: at least 0, below 1 (1 would drop everything)."""
     value = number(text)
@@ -66,10 +74,12 @@ def probability(text):
     return value
 
 
-def add_common_arguments(p, *, out, batch_size):
+def add_common_arguments(p, *, out, batch_size, lr_decay):
     p.add_argument("--epochs", type=positive_int, default=5)
     p.add_argument("--batch-size", type=positive_int, default=batch_size)
     p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate")
+    p.add_argument("--lr-decay", type=decay_factor, default=lr_decay, metavar="GAMMA",
+                   help=f"multiply the learning rate by GAMMA after each epoch (default {lr_decay}; 1: constant)")
     p.add_argument("--seed", type=seed_number, default=0, help="seeds the initial weights and the batch order")
     p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
     p.add_argument("--data", type=Path, default=None,

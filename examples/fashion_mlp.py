@@ -43,10 +43,10 @@ def run_single(args, train_data, test_data, test_images):
     common.announce(EXPECTED_TIME, args.epochs, len(train_data[1]))
     start = time.perf_counter()
     history, probs = fit(model, train_data, test_data, epochs=args.epochs, batch_size=args.batch_size,
-                         lr=args.lr, optimizer=args.optimizer, seed=args.seed)
+                         lr=args.lr, optimizer=args.optimizer, lr_decay=args.lr_decay, seed=args.seed)
     wall = time.perf_counter() - start
     settings = dict(hidden=list(args.hidden), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    optimizer=args.optimizer, seed=args.seed, parameters=int(n_params),
+                    lr_decay=args.lr_decay, optimizer=args.optimizer, seed=args.seed, parameters=int(n_params),
                     train_examples=len(train_data[1]), limit_train=args.limit_train)
     per_class = common.write_outputs(model, history, probs, test_data, test_images, args.out, settings, wall, args.seed)
     common.print_per_class(history[-1]["test_accuracy"], per_class)
@@ -63,7 +63,7 @@ def run_sweep(args, train_data, test_data):
             model = build_model((width,) * depth)
             start = time.perf_counter()
             history, _ = fit(model, train_data, test_data, epochs=args.epochs, batch_size=args.batch_size,
-                             lr=args.lr, optimizer=args.optimizer, seed=args.seed, verbose=False)
+                             lr=args.lr, optimizer=args.optimizer, lr_decay=args.lr_decay, seed=args.seed, verbose=False)
             results.append(dict(depth=depth, width=width, parameters=int(sum(p.numel() for p in model.parameters())),
                                 test_accuracy=history[-1]["test_accuracy"], train_accuracy=history[-1]["train_accuracy"],
                                 seconds=time.perf_counter() - start))
@@ -73,7 +73,8 @@ def run_sweep(args, train_data, test_data):
                   flush=True)
     n = len(train_data[1])
     write_json(dict(results=results, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    optimizer=args.optimizer, seed=args.seed, limit_train=args.limit_train, train_examples=n),
+                    lr_decay=args.lr_decay, optimizer=args.optimizer, seed=args.seed, limit_train=args.limit_train,
+                    train_examples=n),
                args.out / "sweep.json")
     epochs = f"{args.epochs} epoch{'s' if args.epochs > 1 else ''}"
     sweep_figure(results, args.out / "sweep.png", title=f"{epochs} on {n:,} training images")
@@ -82,7 +83,7 @@ def run_sweep(args, train_data, test_data):
 
 def parse_args(argv=None):
     p = common.Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_common_arguments(p, out="runs/fashion_mlp", batch_size=32)
+    common.add_common_arguments(p, out="runs/fashion_mlp", batch_size=32, lr_decay=1.0)
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="sgd uses momentum 0.9")
     p.add_argument("--hidden", type=common.positive_int, nargs="+", default=[128],
                    help="hidden layer widths, e.g. 256 128")

@@ -43,16 +43,19 @@ def evaluate(model, x, y, batch_size=1000):
     return sum(losses) / len(y), accuracy(probs.argmax(axis=1), y), probs
 
 
-def fit(model, train_data, test_data, *, epochs, batch_size, lr, optimizer="adam", seed=0, verbose=True):
+def fit(model, train_data, test_data, *, epochs, batch_size, lr, optimizer="adam", lr_decay=1.0, seed=0,
+        verbose=True):
     """Train ``model`` with cross-entropy on ``train_data = (x, y)``; measure the test set after each epoch.
 
-    ``optimizer``: "adam" (``optim.Adam``) or "sgd" (``optim.SGD`` with momentum 0.9). ``seed`` fixes the
-    order of the shuffled batches. Returns ``(history, test_probs)``: one dict per epoch (``epoch``,
-    ``train_loss`` and ``train_accuracy``, the running means over the epoch's examples (module docstring),
-    ``test_loss``, ``test_accuracy``, ``seconds`` of training) and the test set's class probabilities after
-    the last epoch.
+    ``optimizer``: "adam" (``optim.Adam``) or "sgd" (``optim.SGD`` with momentum 0.9). ``lr_decay`` γ
+    multiplies the learning rate after each epoch (``optim.ExponentialLR``): epoch e trains with lr · γᵉ⁻¹.
+    ``seed`` fixes the order of the shuffled batches. Returns ``(history, test_probs)``: one dict per epoch
+    (``epoch``, ``train_loss`` and ``train_accuracy``, the running means over the epoch's examples (module
+    docstring), ``test_loss``, ``test_accuracy``, ``seconds`` of training) and the test set's class
+    probabilities after the last epoch.
     """
     opt = OPTIMIZERS[optimizer](model.parameters(), lr)
+    scheduler = optim.ExponentialLR(opt, lr_decay)
     loader = DataLoader(*train_data, batch_size=batch_size, shuffle=True, seed=seed)
     history = []
     for epoch in range(1, epochs + 1):
@@ -72,6 +75,7 @@ def fit(model, train_data, test_data, *, epochs, batch_size, lr, optimizer="adam
             seen += len(yb)
             bar.set_postfix(loss=loss_sum / seen, accuracy=correct / seen)
         seconds = time.perf_counter() - start
+        scheduler.step()
         test_loss, test_acc, test_probs = evaluate(model, *test_data)
         history.append(dict(epoch=epoch, train_loss=loss_sum / seen, train_accuracy=correct / seen,
                             test_loss=test_loss, test_accuracy=test_acc, seconds=seconds))

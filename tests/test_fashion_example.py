@@ -173,7 +173,7 @@ def test_a_data_folder_without_the_dataset_is_refused_naming_it(script, tmp_path
     *[(script, option, "0") for script in (MLP, CNN) for option in ("--limit-train", "--epochs", "--batch-size", "--lr")],
     (MLP, "--limit-train", "-5"), (CNN, "--lr", "-0.001"), (MLP, "--lr", "nan"), (CNN, "--epochs", "two"),
     (CNN, "--seed", "-1"), (MLP, "--hidden", "0"), (CNN, "--channels", "0"),
-    (CNN, "--dropout", "1"), (CNN, "--dropout", "-0.1"),
+    (CNN, "--dropout", "1"), (CNN, "--dropout", "-0.1"), (MLP, "--lr-decay", "0"), (CNN, "--lr-decay", "1.5"),
 ], ids=lambda v: v.stem if isinstance(v, Path) else v)
 def test_an_out_of_range_value_is_refused_naming_the_option(script, option, value, tmp_path):
     result = run(script, option, value, "--out", tmp_path / "o")

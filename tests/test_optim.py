@@ -141,3 +141,45 @@ def test_steps_allocate_nothing_parameter_sized(make):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < p.data.nbytes / 10, f"a step allocated {peak} bytes"
+
+
+def test_exponential_lr_multiplies_the_rate_once_per_step():
+    p = nn.Parameter(np.ones(3, dtype=np.float32))
+    opt = optim.Adam([p], lr=0.1)
+    scheduler = optim.ExponentialLR(opt, gamma=0.5)
+    rates = []
+    for _ in range(3):
+        rates.append(opt.lr)
+        scheduler.step()
+    assert rates == [0.1, 0.05, 0.025] and opt.lr == 0.0125
+    for gamma in (0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="gamma"):
+            optim.ExponentialLR(opt, gamma)
+
+
+def test_fit_with_lr_decay_trains_each_epoch_at_the_decayed_rate():
+    """fit(lr_decay=γ) is the loop written out: Adam, the same batches, the rate halved after epoch 1."""
+    import minidl
+    from minidl import Tensor
+    from minidl import functional as F
+    from minidl.data import DataLoader
+    from minidl.training import fit
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 6), dtype=np.float32), rng.integers(0, 3, 40)
+    models = []
+    for _ in range(2):
+        minidl.manual_seed(0)
+        models.append(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)))
+    fit(models[0], (x, y), (x, y), epochs=2, batch_size=16, lr=0.01, lr_decay=0.5, seed=3, verbose=False)
+    opt = optim.Adam(models[1].parameters(), lr=0.01)
+    loader = DataLoader(x, y, batch_size=16, shuffle=True, seed=3)  # a new order each epoch, as in fit
+    for lr in (0.01, 0.005):
+        opt.lr = lr
+        for xb, yb in loader:
+            loss = F.cross_entropy(models[1](Tensor(xb)), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
