@@ -224,7 +224,7 @@ class ExponentialLR:
     ``ExponentialDecay`` with ``decay_steps`` one epoch and ``staircase=True``).
 
     Large steps early cover ground fast; smaller ones late let the weights settle instead of jumping around
-    a minimum, so the last epoch's accuracy is higher and depends less on which batches came last.
+    a minimum, so the last epoch's accuracy depends less on which batches came last.
     """
 
     def __init__(self, optimizer, gamma):
