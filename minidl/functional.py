@@ -221,7 +221,6 @@ def dropout(x, p=0.5, training=True):
     return Dropout.apply(x, p=p)
 
 
-
 def conv2d(x, weight, bias=None, stride=1, padding=0, activation=None):
     """2-D convolution (cross-correlation, as in every DL framework) of x (N, C, H, W) with weight (O, C, kh, kw).
 
