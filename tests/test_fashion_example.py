@@ -295,6 +295,19 @@ def test_per_class_figure_says_what_red_means(figures, tmp_path):
     assert [b.get_facecolor()[:3] for b in bars].count(bars[1].get_facecolor()[:3]) == 1  # only "b" is red
 
 
+def test_accuracy_curve_says_train_is_a_running_mean_and_plots_both_splits(figures, tmp_path):
+    history = [dict(epoch=e, train_loss=1 / e, train_accuracy=0.5 + e / 20, test_loss=1.2 / e,
+                    test_accuracy=0.55 + e / 25, seconds=1.0) for e in (1, 2, 3)]
+    plots.accuracy_curve(history, tmp_path / "accuracy_curve.png")
+    acc_ax, loss_ax = figures["accuracy_curve.png"].axes
+    for ax, key, scale in ((acc_ax, "accuracy", 100), (loss_ax, "loss", 1)):
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels == ["train (running mean over the epoch)", "test (at the end of the epoch)"]
+        for line, split in zip(ax.get_lines(), ("train", "test")):
+            np.testing.assert_allclose(line.get_ydata(), [scale * e[f"{split}_{key}"] for e in history])
+    assert "67.00%" in texts(figures["accuracy_curve.png"])  # the last test accuracy, written on the curve
+
+
 def test_predictions_figure_names_the_classes_and_says_wrong_ones_were_chosen(figures, tmp_path):
     common = example_module("fashion_common")
     minidl.manual_seed(0)
