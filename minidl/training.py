@@ -6,7 +6,7 @@
 The training set's loss and accuracy are the ones Keras's ``fit`` reports: running means over the epoch's
 mini-batches, each batch measured by its forward pass in training mode, while the weights were still
 changing. They cost nothing (the forward pass computed them anyway), where a second pass over the whole
-training set after each epoch would add a quarter to a third to the CNN's epoch. So the train accuracy of an epoch
+training set after each epoch would add a quarter to the CNN's epoch. So the train accuracy of an epoch
 lags behind what the weights at its end would score: it averages the earlier, worse batches too.
 The test set is measured after the epoch, with the weights as they are then, in evaluation mode.
 """
