@@ -79,9 +79,8 @@ def run(args, train_data, test_data, test_images):
     model = build_model(args.channels, args.dropout)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: conv {' -> '.join(map(str, args.channels))} channels, dropout {args.dropout}, then 128 -> 10 "
-          f"({n_params:,} parameters), "
-          f"adam lr={args.lr}, batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}, "
-          f"{kernels.selected()} kernels")
+          f"({n_params:,} parameters), adam lr={args.lr} × {args.lr_decay} per epoch, batch {args.batch_size}, "
+          f"{args.epochs} epochs, seed {args.seed}, {kernels.selected()} kernels")
     common.announce(EXPECTED_TIME, args.epochs, len(train_data[1]))
     if kernels.selected() == "fast":
         # a training step allocates the same arrays again and again, and the Linear layers' small products

@@ -44,34 +44,27 @@ def seed_number(text):
     return whole_number(text, 0)  # NumPy's generators take no negative seeds
 
 
-def number(text):
+def real_number(text, accepted, wanted):
+    """float(text) if ``accepted(value)``; otherwise the refusal says it ``must be <wanted>``."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not accepted(value):
+        raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+    return value
 
 
 def positive_float(text):
-    value = number(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
+    return real_number(text, lambda v: v > 0 and math.isfinite(v), "a positive finite number")
 
 
-def decay_factor(text):
-    """A learning-rate decay per epoch: above 0, at most 1 (1: a constant learning rate)."""
-    value = number(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {text}")
-    return value
+def decay_factor(text):  # 1: a constant learning rate
+    return real_number(text, lambda v: 0 < v <= 1, "above 0 and at most 1")
 
 
-def probability(text):
-    """A dropout probability: at least 0, below 1 (1 would drop everything)."""
-    value = number(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
+def probability(text):  # a dropout probability: 1 would drop everything
+    return real_number(text, lambda v: 0 <= v < 1, "at least 0 and below 1")
 
 
 def add_common_arguments(p, *, out, batch_size, lr_decay):

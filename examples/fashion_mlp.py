@@ -63,7 +63,8 @@ def run_sweep(args, train_data, test_data):
             model = build_model((width,) * depth)
             start = time.perf_counter()
             history, _ = fit(model, train_data, test_data, epochs=args.epochs, batch_size=args.batch_size,
-                             lr=args.lr, optimizer=args.optimizer, lr_decay=args.lr_decay, seed=args.seed, verbose=False)
+                             lr=args.lr, optimizer=args.optimizer, lr_decay=args.lr_decay, seed=args.seed,
+                             verbose=False)
             results.append(dict(depth=depth, width=width, parameters=int(sum(p.numel() for p in model.parameters())),
                                 test_accuracy=history[-1]["test_accuracy"], train_accuracy=history[-1]["train_accuracy"],
                                 seconds=time.perf_counter() - start))
