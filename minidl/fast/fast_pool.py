@@ -63,6 +63,8 @@ class MaxPool2d(Function):
     (``_split``).
     """
 
+    torch_name = "MaxPool2DWithIndicesBackward0"
+
     def forward(self, x, kernel_size, stride=None):
         (kh, kw), (sh, sw), (Ho, Wo) = pool_geometry(x, kernel_size, stride, "max_pool2d")
         y = np.empty((*x.shape[:2], Ho, Wo), dtype=x.dtype)
@@ -128,6 +130,8 @@ class AvgPool2d(Function):
     Forward separably (sum over each window's columns, then over its rows, then divide); the backward is the
     same in reverse: spread g / (kh·kw) over the rows, then over the columns.
     """
+
+    torch_name = "AvgPool2DBackward0"
 
     def forward(self, x, kernel_size, stride=None):
         (kh, kw), (sh, sw), (Ho, Wo) = pool_geometry(x, kernel_size, stride, "avg_pool2d")

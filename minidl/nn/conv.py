@@ -36,11 +36,11 @@ class Conv2d(Module):
                 "activation": self.activation}
 
     def extra_repr(self):
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-            f"padding={self.padding}, bias={self.bias is not None}"
-            + (f", activation={self.activation!r}" if self.activation else "")
-        )
+        """As PyTorch prints a Conv2d: padding only when there is some, ``bias=False`` only without one."""
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+                + (f", padding={self.padding}" if self.padding != (0, 0) else "")
+                + (", bias=False" if self.bias is None else "")
+                + (f", activation={self.activation!r}" if self.activation else ""))
 
 
 class _Pool2d(Module):
@@ -58,16 +58,19 @@ class _Pool2d(Module):
         return {"kernel_size": self.kernel_size, "stride": self.stride}
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride if self.stride is not None else self.kernel_size}"
+        stride = self.stride if self.stride is not None else self.kernel_size
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding=0" + self.extra_options
 
 
 class MaxPool2d(_Pool2d):
     """Max over ``kernel_size`` windows, ``stride`` apart (default: the kernel size, i.e. no overlap)."""
 
     pool = staticmethod(F.max_pool2d)
+    extra_options = ", dilation=1, ceil_mode=False"  # PyTorch's defaults, the only ones minidl has
 
 
 class AvgPool2d(_Pool2d):
     """Mean over ``kernel_size`` windows, ``stride`` apart (default: the kernel size, i.e. no overlap)."""
 
     pool = staticmethod(F.avg_pool2d)
+    extra_options = ""

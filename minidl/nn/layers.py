@@ -1,4 +1,6 @@
 """The basic layers: ``Linear``, activations, ``Flatten``, ``Dropout`` and the ``Sequential`` container."""
+import warnings
+
 import numpy as np
 
 from .. import functional as F
@@ -43,6 +45,41 @@ class Tanh(Module):
         return F.tanh(x)
 
 
+class _SoftmaxLike(Module):
+    """Shared by ``Softmax`` and ``LogSoftmax``: the dimension whose values are normalised."""
+
+    op = None  # the functional op, set by each subclass
+
+    def __init__(self, dim=None):
+        self.dim = dim
+
+    def forward(self, x):
+        dim = self.dim
+        if dim is None:  # PyTorch's old implicit choice, kept (with its warning) for old code
+            dim = 0 if x.ndim in (0, 1, 3) else 1
+            warnings.warn(f"Implicit dimension choice for {type(self).__name__.lower()} has been deprecated. "
+                          f"Change the call to include dim=X as an argument.", UserWarning, stacklevel=2)
+        return self.op(x, dim)
+
+    def get_config(self):
+        return {"dim": self.dim}
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmax(_SoftmaxLike):
+    """Probabilities along ``dim``: e^{x_i} / Σ_j e^{x_j} (``functional.softmax``)."""
+
+    op = staticmethod(F.softmax)
+
+
+class LogSoftmax(_SoftmaxLike):
+    """log softmax along ``dim``, computed stably (``functional.log_softmax``)."""
+
+    op = staticmethod(F.log_softmax)
+
+
 class Flatten(Module):
     """Merges dimensions ``start_dim``..``end_dim`` into one. The defaults keep the batch dimension:
     (N, d1, d2, ...) -> (N, d1·d2·...); ``Flatten(0, 1)`` turns (N, 1) into (N,)."""
@@ -75,7 +112,7 @@ class Dropout(Module):
         return {"p": self.p}
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace=False"
 
 
 class Sequential(Module):

@@ -17,6 +17,9 @@ class Parameter(Tensor):
     def __init__(self, data, requires_grad=True, name=None):
         super().__init__(data, requires_grad=requires_grad, name=name)
 
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
 
 class Module:
     """Base class of layers and models. Subclasses set parameters/sub-modules in ``__init__`` and define
@@ -101,7 +104,7 @@ class Module:
         for name, p in params.items():
             value = np.asarray(state[name])
             if value.shape != p.shape:
-                raise ValueError(f"{source}: parameter '{name}' has shape {value.shape}, the model expects {p.shape}")
+                raise ValueError(f"{source}: parameter '{name}' has shape {value.shape}, the model expects {p.data.shape}")
         for name, p in params.items():  # only after every check passed: never leave a half-loaded model
             p.data[...] = state[name]
         return self
@@ -139,11 +142,14 @@ class Module:
                            f"nn.load_model({str(path)!r}) rebuilds it") from None
 
     def __repr__(self):
-        lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        """PyTorch's layout: ``Linear(in_features=784, ...)`` for a layer, and for a container one line per
+        child, ``(name): repr(child)``, nested children indented two more spaces."""
         extra = self.extra_repr()
-        if not lines:
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        if not children and "\n" not in extra:
             return f"{type(self).__name__}({extra})"
-        return f"{type(self).__name__}({extra}\n" + "\n".join(lines) + "\n)"
+        lines = (extra.split("\n") if extra else []) + children
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
     def extra_repr(self):
         return ""

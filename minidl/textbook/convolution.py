@@ -127,6 +127,8 @@ class Conv2d(Function):
     backward (a pre-activation of exactly 0 gets gradient 0, as in ``F.relu``).
     """
 
+    torch_name = "ConvolutionBackward0"
+
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), activation=None):
         Ho, Wo = check_conv2d(x, weight, bias, stride, padding, activation)
         N, O = x.shape[0], weight.shape[0]

@@ -44,6 +44,8 @@ class MaxPool2d(Function):
     row-major order of the window (``argmax`` returns the first), as in PyTorch and ``minidl.fast``.
     """
 
+    torch_name = "MaxPool2DWithIndicesBackward0"
+
     def forward(self, x, kernel_size, stride=None):
         geometry = pool_geometry(x, kernel_size, stride, "max_pool2d")
         windows = np.stack([view for _, _, view in window_views(x, geometry)])  # (kh·kw, N, C, H_out, W_out)
@@ -72,6 +74,8 @@ class AvgPool2d(Function):
 
         dL/dx[p] = Σ over the windows that contain p of g[window] / (kh·kw)
     """
+
+    torch_name = "AvgPool2DBackward0"
 
     def forward(self, x, kernel_size, stride=None):
         geometry = pool_geometry(x, kernel_size, stride, "avg_pool2d")
