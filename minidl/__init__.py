@@ -14,6 +14,7 @@ first convolution, unless ``use_kernels("textbook")`` selected the plain ones.
 """
 from . import autograd, functional, nn, optim
 from .autograd import Function, Tensor, is_grad_enabled, no_grad
+from .conventions import get_defaults, set_defaults
 from .creation import (arange, as_tensor, empty, eye, from_numpy, full, is_tensor, linspace, ones, ones_like, rand,
                        rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .dtypes import (accelerator, bool, cuda, device, double, float, float16, float32, float64, get_default_device,
@@ -23,8 +24,9 @@ from .kernels import use_kernels
 from .random import manual_seed
 from .printing import Size
 from .tensor_functions import (abs, add, argmax, argmin, cat, clamp, cos, div, exp, flatten, gather, log, matmul, max,
-                               mean, min, mm, mul, numel, permute, pow, relu, reshape, scatter, scatter_add, sigmoid,
-                               sin, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze)
+                               log_softmax, mean, min, mm, mul, numel, permute, pow, relu, reshape, scatter,
+                               scatter_add, sigmoid, sin, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose,
+                               unsqueeze)
 
 __version__ = "0.1.0"
 

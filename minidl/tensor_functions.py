@@ -76,6 +76,14 @@ def relu(input):
     return _t(input).relu()
 
 
+def softmax(input, dim):
+    return _t(input).softmax(dim)
+
+
+def log_softmax(input, dim):
+    return _t(input).log_softmax(dim)
+
+
 def clamp(input, min=None, max=None):
     return _t(input).clamp(min, max)
 

@@ -1,5 +1,4 @@
 """Convolution and pooling layers: thin wrappers that hold the weights and call ``minidl.functional``."""
-import numpy as np
 
 from .. import functional as F
 from ..textbook.convolution import ACTIVATIONS, pair
@@ -11,7 +10,8 @@ class Conv2d(Module):
     """y = conv2d(x, W) + b for x (N, in_channels, H, W) and W (out_channels, in_channels, kh, kw), as in PyTorch.
 
     ``kernel_size``, ``stride`` and ``padding`` are an int or a (height, width) pair. W is Glorot-uniform
-    initialised (fans count the kernel area) and b starts at zero, Keras's Conv2D defaults, like ``Linear``.
+    initialised (fans count the kernel area) and b starts at zero, Keras's Conv2D defaults, like ``Linear``
+    (PyTorch's U(±1/√fan_in) for both under ``minidl.set_defaults("torch")``).
     ``activation="relu"`` fuses a ReLU into the layer, as Keras's ``Conv2D(activation="relu")``: the same
     output as ``ReLU()`` after it, computed in one op (faster, and less memory while training).
     """
@@ -23,8 +23,9 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride, self.padding = pair(stride, "stride"), pair(padding, "padding")
-        self.weight = Parameter(init.glorot_uniform((out_channels, in_channels, *self.kernel_size)))
-        self.bias = Parameter(np.zeros(out_channels, dtype=np.float32)) if bias else None
+        shape = (out_channels, in_channels, *self.kernel_size)
+        self.weight = Parameter(init.layer_weight(shape))
+        self.bias = Parameter(init.layer_bias(out_channels, init.fans(shape)[0])) if bias else None
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,

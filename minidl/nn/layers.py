@@ -1,8 +1,6 @@
 """The basic layers: ``Linear``, activations, ``Flatten``, ``Dropout`` and the ``Sequential`` container."""
 import warnings
 
-import numpy as np
-
 from .. import functional as F
 from . import init
 from .module import Module, Parameter
@@ -12,13 +10,14 @@ class Linear(Module):
     """y = x Wᵀ + b with W of shape (out_features, in_features), as in PyTorch.
 
     W is Glorot-uniform initialised and b starts at zero (Keras's Dense defaults, which reach the
-    reference accuracy on Fashion-MNIST).
+    reference accuracy on Fashion-MNIST); under ``minidl.set_defaults("torch")`` both start as PyTorch's,
+    U(±1/√in_features) (``init.layer_weight``, ``init.layer_bias``).
     """
 
     def __init__(self, in_features, out_features, bias=True):
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(init.glorot_uniform((out_features, in_features)))
-        self.bias = Parameter(np.zeros(out_features, dtype=np.float32)) if bias else None
+        self.weight = Parameter(init.layer_weight((out_features, in_features)))
+        self.bias = Parameter(init.layer_bias(out_features, in_features)) if bias else None
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
@@ -123,16 +122,19 @@ class Sequential(Module):
             setattr(self, str(i), layer)
 
     def __iter__(self):
-        return self.children()
+        return iter(self._layers())
 
     def __len__(self):
-        return sum(1 for _ in self.children())
+        return len(self._layers())
 
     def __getitem__(self, i):
-        return list(self.children())[i]
+        return self._layers()[i]
+
+    def _layers(self):
+        return [layer for _, layer in self._modules()]  # a layer given twice runs twice
 
     def forward(self, x):
-        for layer in self.children():
+        for layer in self._layers():
             x = layer(x)
         return x
 
@@ -140,5 +142,5 @@ class Sequential(Module):
         """{"layers": [each layer's {"class", "config"}]}, or None if a layer is not one of minidl's."""
         from .saving import architecture
 
-        layers = [architecture(layer) for layer in self.children()]
+        layers = [architecture(layer) for layer in self._layers()]
         return None if None in layers else {"layers": layers}

@@ -34,30 +34,43 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # --- traversal ---------------------------------------------------------------------------------
+    # As in PyTorch, a module or parameter reachable twice (a layer used twice) is listed once, under
+    # the first name; a Sequential's children are named "0", "1", ...
+    def _modules(self):
+        """(attribute name, module) for every attribute holding a module, repeats included."""
+        return [(name, value) for name, value in vars(self).items() if isinstance(value, Module)]
+
     def named_children(self):
-        for name, value in vars(self).items():
-            if isinstance(value, Module):
+        seen = set()
+        for name, value in self._modules():
+            if id(value) not in seen:
+                seen.add(id(value))
                 yield name, value
 
     def children(self):
         return (m for _, m in self.named_children())
 
-    def named_modules(self, prefix=""):
+    def named_modules(self, prefix="", _seen=None):
+        """("", self) first, then every module inside, by dotted name ("linear_relu_stack.0")."""
+        seen = set() if _seen is None else _seen
+        if id(self) in seen:
+            return
+        seen.add(id(self))
         yield prefix, self
         for name, child in self.named_children():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name, seen)
 
     def modules(self):
         return (m for _, m in self.named_modules())
 
     def named_parameters(self, prefix=""):
         """(dotted name, Parameter) for every parameter of this module and its children, in definition order."""
-        for name, value in vars(self).items():
-            full = f"{prefix}.{name}" if prefix else name
-            if isinstance(value, Parameter):
-                yield full, value
-            elif isinstance(value, Module):
-                yield from value.named_parameters(full)
+        seen = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, value in vars(module).items():
+                if isinstance(value, Parameter) and id(value) not in seen:
+                    seen.add(id(value))
+                    yield f"{module_name}.{name}" if module_name else name, value
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
@@ -145,7 +158,7 @@ class Module:
         """PyTorch's layout: ``Linear(in_features=784, ...)`` for a layer, and for a container one line per
         child, ``(name): repr(child)``, nested children indented two more spaces."""
         extra = self.extra_repr()
-        children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules()]
         if not children and "\n" not in extra:
             return f"{type(self).__name__}({extra})"
         lines = (extra.split("\n") if extra else []) + children
