@@ -1,8 +1,9 @@
 """minidl: a deep-learning library written from scratch in NumPy, to read and learn backprop from.
 
-Start reading at ``autograd.py`` (``Tensor``, ``Function`` and the backward pass), then ``ops.py`` and
-``functional.py`` (each op's forward next to its backward), ``textbook/`` (convolution, pooling, Gram
-matrices), ``nn/`` (layers), ``optim.py`` (optimizers) and ``gradcheck.py``.
+Start reading at ``autograd.py`` (``Tensor``, ``Function`` and the backward pass), then ``ops.py``,
+``indexing.py``, ``functional.py`` and ``losses.py`` (each op's forward next to its backward),
+``textbook/`` (convolution, pooling, Gram matrices), ``nn/`` (layers), ``optim.py`` (optimizers) and
+``gradcheck.py``.
 
 The names follow PyTorch (``minidl.tensor``, ``minidl.randn``, ``minidl.float32``, ``minidl.nn``,
 ``minidl.optim``, ``minidl.autograd.Function``): docs/pytorch.md lists them and what differs.

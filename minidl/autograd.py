@@ -23,8 +23,7 @@ import inspect
 
 import numpy as np
 
-from . import printing
-from .printing import Size
+from .printing import Grad, Size, tensor_repr
 
 _grad_enabled = True
 
@@ -136,9 +135,7 @@ class Function:
         return tuple((None if t is None or not t.requires_grad else t.grad_fn or AccumulateGrad(t), 0)
                      for t in self.inputs)
 
-    # The name PyTorch gives the grad_fn of the same op (set by minidl's ops; a forward may refine it, e.g.
-    # SumBackward1 for a sum over a dim). A Function you write is named as PyTorch names custom Functions.
-    torch_name = None
+    torch_name = None  # PyTorch's name for the op's grad_fn (minidl's ops set it; a forward may refine it)
 
     def name(self):
         """``AddBackward0``, ``AddmmBackward0``, ...: PyTorch's names, so a printed graph reads as PyTorch's
@@ -286,12 +283,11 @@ class Tensor(TensorMethods):
     def zero_grad(self):
         self.grad = None
 
-    def __repr__(self):
-        """PyTorch's layout: ``tensor([1.0000, 2.5000], dtype=..., grad_fn=<AddBackward0>)`` (printing.py)."""
+    def __repr__(self):  # PyTorch's: tensor([1.0000, 2.5000], dtype=..., grad_fn=<AddBackward0>)
         suffixes = [f"grad_fn=<{self._ctx.name()}>" if self._ctx else "requires_grad=True"] if self.requires_grad else []
         if self.name:
             suffixes.append(f"name={self.name!r}")
-        return printing.tensor_repr(self.data, suffixes)
+        return tensor_repr(self.data, suffixes)
 
     def __format__(self, spec):
         """A single number formats as that number (``f"{loss:>7f}"``), as in PyTorch; others as ``repr``."""
@@ -301,9 +297,8 @@ class Tensor(TensorMethods):
     def backward(self, gradient=None, retain_graph=False):
         """Compute dself/dx for every tensor x in the graph that requires grad, accumulating into ``x.grad``.
 
-        ``gradient`` is dL/dself, of self's shape (a Tensor or an array); it may be omitted only for a
-        single-element tensor (then dL/dself = 1). For a non-scalar y, ``y.backward(v)`` gives each x the
-        vector-Jacobian product vᵀ·(dy/dx), which is what a loss L = Σ v ⊙ y would have sent back.
+        ``gradient`` is dL/dself, of self's shape; it may be omitted only for a single-element tensor (then
+        dL/dself = 1). For a non-scalar y, ``y.backward(v)`` gives x the vector-Jacobian product vᵀ·(dy/dx).
         Gradients add up across calls, as in PyTorch, until ``zero_grad()``. The graph is freed afterwards
         unless ``retain_graph=True``.
         """
@@ -359,19 +354,4 @@ def _accumulate_grad(t, g, kept):
     else:
         new = g.astype(t.dtype, copy=True)
     kept.add(id(new))
-    t.grad = new.view(Grad)
-
-
-class Grad(np.ndarray):
-    """What ``.grad`` holds: a NumPy array (dL/dx, of x's shape and dtype) that prints as PyTorch prints a
-    gradient, ``tensor([...])``, and has PyTorch's ``zero_()``, so that ``print(w.grad)`` and
-    ``w.grad.zero_()`` work as a PyTorch course writes them. Everything else is NumPy's."""
-
-    def __repr__(self):
-        return printing.tensor_repr(self.view(np.ndarray))
-
-    __str__ = __repr__
-
-    def zero_(self):
-        self.fill(0)
-        return self
+    t.grad = new.view(Grad)  # a NumPy array that prints as PyTorch prints a gradient (printing.py)

@@ -26,7 +26,6 @@ def unbroadcast(grad, shape):
 
 class Add(Function):
     """y = a + b.   dL/da = g,  dL/db = g  (each summed back to its shape)."""
-
     torch_name = "AddBackward0"
 
     def forward(self, a, b):
@@ -39,7 +38,6 @@ class Add(Function):
 
 class Sub(Function):
     """y = a - b.   dL/da = g,  dL/db = -g."""
-
     torch_name = "SubBackward0"
 
     def forward(self, a, b):
@@ -52,7 +50,6 @@ class Sub(Function):
 
 class Mul(Function):
     """y = a ⊙ b.   dL/da = g ⊙ b,  dL/db = g ⊙ a."""
-
     torch_name = "MulBackward0"
 
     def forward(self, a, b):
@@ -67,7 +64,6 @@ class Mul(Function):
 
 class Div(Function):
     """y = a / b.   dL/da = g / b,  dL/db = -g ⊙ a / b² = -g ⊙ y / b."""
-
     torch_name = "DivBackward0"
 
     def forward(self, a, b):
@@ -83,7 +79,6 @@ class Div(Function):
 
 class Neg(Function):
     """y = -x.   dL/dx = -g."""
-
     torch_name = "NegBackward0"
 
     def forward(self, x):
@@ -98,8 +93,6 @@ class Pow(Function):
 
         dL/dx = g ⊙ p x^(p-1)        dL/dp = g ⊙ y ⊙ ln x   (only where p needs a gradient)
     """
-
-    torch_name = "PowBackward0"
 
     def forward(self, x, p):
         if p.dtype.kind in "iub" and x.dtype.kind == "f":  # PyTorch keeps x's float dtype; NumPy would widen
@@ -120,7 +113,6 @@ class Pow(Function):
 
 class Exp(Function):
     """y = eˣ.   dL/dx = g ⊙ y  (the exponential is its own derivative)."""
-
     torch_name = "ExpBackward0"
 
     def forward(self, x):
@@ -133,7 +125,6 @@ class Exp(Function):
 
 class Log(Function):
     """y = ln x.   dL/dx = g / x."""
-
     torch_name = "LogBackward0"
 
     def forward(self, x):
@@ -146,7 +137,6 @@ class Log(Function):
 
 class Sqrt(Function):
     """y = √x.   dL/dx = g / (2y)."""
-
     torch_name = "SqrtBackward0"
 
     def forward(self, x):
@@ -165,8 +155,6 @@ class MatMul(Function):
     where ᵀ swaps the last two axes. Batch axes that were broadcast are summed back (``unbroadcast``).
     A 1-D ``a`` is treated as a row (1, n) and a 1-D ``b`` as a column (n, 1), as NumPy does.
     """
-
-    torch_name = "MmBackward0"
 
     def forward(self, a, b):
         k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
@@ -202,8 +190,6 @@ def _as_axes(axis, ndim):
 class Sum(Function):
     """y = Σ x over ``axis``.   dL/dx = g broadcast back over the summed axes (each x feeds y once)."""
 
-    torch_name = "SumBackward0"
-
     def forward(self, x, axis=None, keepdims=False):
         self.x_shape, self.axes = x.shape, _as_axes(axis, x.ndim)
         self.keepdims = keepdims
@@ -218,8 +204,6 @@ class Sum(Function):
 
 class Mean(Function):
     """y = (1/n) Σ x over ``axis``, n the number of elements averaged.   dL/dx = g / n, broadcast back."""
-
-    torch_name = "MeanBackward0"
 
     def forward(self, x, axis=None, keepdims=False):
         self.x_shape, self.axes = x.shape, _as_axes(axis, x.ndim)
@@ -242,8 +226,6 @@ class Max(Function):
     there).
     """
 
-    torch_name = "MaxBackward1"
-
     def forward(self, x, axis=None, keepdims=False):
         self.axes, self.keepdims = _as_axes(axis, x.ndim), keepdims
         self.torch_name = "MaxBackward1" if axis is None else "MaxBackward0"
@@ -260,7 +242,6 @@ class Max(Function):
 
 class Reshape(Function):
     """y = x viewed with a new shape.   dL/dx = g reshaped back to x's shape."""
-
     torch_name = "ViewBackward0"
 
     def forward(self, x, shape):
@@ -273,7 +254,6 @@ class Reshape(Function):
 
 class Transpose(Function):
     """y = x with its axes permuted by ``axes`` (reversed when None).   dL/dx = g permuted back."""
-
     torch_name = "PermuteBackward0"
 
     def forward(self, x, axes=None):
@@ -293,8 +273,6 @@ class GetItem(Function):
     (``np.add.at``; a plain ``dx[index] += g`` would keep only one of them).
     """
 
-    torch_name = "SliceBackward0"
-
     def forward(self, x, index):
         self.x_shape, self.x_dtype, self.index = x.shape, x.dtype, index
         parts = index if isinstance(index, tuple) else (index,)
@@ -311,7 +289,6 @@ class GetItem(Function):
 
 class Sin(Function):
     """y = sin x.   dL/dx = g ⊙ cos x."""
-
     torch_name = "SinBackward0"
 
     def forward(self, x):
@@ -324,7 +301,6 @@ class Sin(Function):
 
 class Cos(Function):
     """y = cos x.   dL/dx = -g ⊙ sin x."""
-
     torch_name = "CosBackward0"
 
     def forward(self, x):
@@ -337,7 +313,6 @@ class Cos(Function):
 
 class Abs(Function):
     """y = |x|.   dL/dx = g ⊙ sign(x)  (0 at x = 0, as in PyTorch)."""
-
     torch_name = "AbsBackward0"
 
     def forward(self, x):
@@ -350,7 +325,6 @@ class Abs(Function):
 
 class Clamp(Function):
     """y = min(max(x, low), high) (a missing bound is no bound).   dL/dx = g where low ≤ x ≤ high, else 0."""
-
     torch_name = "ClampBackward1"
 
     def forward(self, x, low=None, high=None):
@@ -363,7 +337,6 @@ class Clamp(Function):
 
 class Cat(Function):
     """y = the inputs joined along ``dim``.   dL/d(input i) = the slice of g where input i was placed."""
-
     torch_name = "CatBackward0"
 
     def forward(self, *arrays, dim=0):
@@ -376,7 +349,6 @@ class Cat(Function):
 
 class Cast(Function):
     """y = x converted to ``dtype``.   dL/dx = g converted back to x's dtype."""
-
     torch_name = "ToCopyBackward0"
 
     def forward(self, x, dtype):
@@ -385,92 +357,3 @@ class Cast(Function):
 
     def backward(self, g):
         return (g.astype(self.x_dtype),)
-
-
-def _along(index, dim):
-    """The full index tuple that picks, for each position p of ``index``, the element p with its ``dim``
-    coordinate replaced by index[p]: what gather reads and scatter writes."""
-    grid = list(np.indices(index.shape, sparse=True))
-    grid[dim] = index
-    return tuple(grid)
-
-
-def _check_index(name, x, index, dim):
-    if index.dtype.kind not in "iu":
-        raise ValueError(f"{name}: index must be an integer tensor, got dtype {index.dtype}")
-    if index.ndim != x.ndim:
-        raise ValueError(f"{name}: index has {index.ndim} dimensions, the tensor {x.ndim}; they must be equal")
-    for d, (n, m) in enumerate(zip(index.shape, x.shape)):
-        if d != dim and n > m:
-            raise ValueError(f"{name}: index {index.shape} is larger than the tensor {x.shape} in dimension {d}")
-    if index.size and (index.min() < -x.shape[dim] or index.max() >= x.shape[dim]):
-        raise IndexError(f"{name}: index values from {index.min()} to {index.max()} are out of range for dimension "
-                         f"{dim} of size {x.shape[dim]}")
-
-
-class Gather(Function):
-    """y = x.gather(dim, index): y[p] = x[p with its ``dim`` coordinate replaced by index[p]]; y has
-    index's shape. For dim = 1 of a matrix, y_ij = x_{i, index_ij}.
-
-    Each y[p] is a copy of one element of x, so that element receives g[p]; an element picked several
-    times receives the sum:   dL/dx = zeros like x, then dL/dx[pick(p)] += g[p]   (``np.add.at``).
-    """
-
-    torch_name = "GatherBackward0"
-
-    def forward(self, x, index, dim):
-        dim = dim % max(x.ndim, 1)
-        _check_index("gather", x, index, dim)
-        self.x_shape, self.x_dtype, self.where = x.shape, x.dtype, _along(index, dim)
-        return x[self.where]
-
-    def backward(self, g):
-        dx = np.zeros(self.x_shape, dtype=self.x_dtype)
-        np.add.at(dx, self.where, g)
-        return dx, None
-
-
-class Scatter(Function):
-    """y = x.scatter(dim, index, src): a copy of x in which, for each position p of ``index``, the element
-    x[p with its ``dim`` coordinate replaced by index[p]] is replaced by src[p] (or by ``value``, a number).
-    ``reduce="add"`` (``scatter_add``) adds src[p] there instead, so repeated indices accumulate.
-
-    Replacing:   dL/dx = g with the written positions set to 0 (their old values are gone),
-                 dL/dsrc[p] = g[pick(p)]   (a gather of g).
-    Adding:      dL/dx = g,   dL/dsrc[p] = g[pick(p)].
-    Replacing the same position twice keeps one of the writes (which one is not defined, as in PyTorch);
-    the gradient then goes to every src element aimed there, as in PyTorch.
-    """
-
-    torch_name = "ScatterBackward0"
-
-    def forward(self, x, index, src=None, dim=0, value=None, reduce=None):
-        dim = dim % max(x.ndim, 1)
-        _check_index("scatter_add" if reduce == "add" else "scatter", x, index, dim)
-        if src is not None and any(n > m for n, m in zip(index.shape, src.shape)):
-            raise ValueError(f"scatter: src {src.shape} is smaller than index {index.shape}")
-        self.where, self.reduce = _along(index, dim), reduce
-        self.src_shape, self.src_dtype = (None, None) if src is None else (src.shape, src.dtype)
-        self.picked = None if src is None else tuple(slice(0, n) for n in index.shape)  # src's part that is used
-        if src is None:
-            self.torch_name = "ScatterBackward1"
-        elif reduce == "add":
-            self.torch_name = "ScatterAddBackward0"
-        y = x.copy()
-        update = value if src is None else src[self.picked]
-        if reduce == "add":
-            np.add.at(y, self.where, update)
-        else:
-            y[self.where] = update
-        return y
-
-    def backward(self, g):
-        dx = g
-        if self.reduce != "add":
-            dx = g.copy()
-            dx[self.where] = 0
-        dsrc = None
-        if self.src_shape is not None and self.needs_input_grad[2]:
-            dsrc = np.zeros(self.src_shape, dtype=self.src_dtype)
-            dsrc[self.picked] = g[self.where]
-        return dx, None, dsrc

@@ -42,6 +42,21 @@ class Size(tuple):
         return f"{MODULE}.Size({list(self)})"
 
 
+class Grad(np.ndarray):
+    """What ``.grad`` holds: a NumPy array (dL/dx, of x's shape and dtype) that prints as PyTorch prints a
+    gradient, ``tensor([...])``, and has PyTorch's ``zero_()``, so that ``print(w.grad)`` and
+    ``w.grad.zero_()`` work as a PyTorch course writes them. Everything else is NumPy's."""
+
+    def __repr__(self):
+        return tensor_repr(self.view(np.ndarray))
+
+    __str__ = __repr__
+
+    def zero_(self):
+        self.fill(0)
+        return self
+
+
 def dtype_name(dtype):
     return f"{MODULE}.{np.dtype(dtype).name}"
 

@@ -19,7 +19,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import dtypes, ops
+from . import dtypes, indexing, ops
 from .autograd import is_grad_enabled  # defined before autograd.py imports this file
 
 _MinMax = namedtuple("_MinMax", "values indices")  # what x.max(dim) returns, as torch.return_types.max
@@ -282,18 +282,18 @@ class TensorMethods:
         return ops.MatMul.apply(self, mat2)
 
     def gather(self, dim, index):
-        """out[i][j] = self[index[i][j]][j] (dim 0) or self[i][index[i][j]] (dim 1), and so on: ops.Gather."""
-        return ops.Gather.apply(self, index, dim=dim)
+        """out[i][j] = self[index[i][j]][j] (dim 0) or self[i][index[i][j]] (dim 1), and so on: indexing.Gather."""
+        return indexing.Gather.apply(self, index, dim=dim)
 
     def scatter(self, dim, index, src=None, *, value=None):
-        """A copy of self with src's elements (or ``value``) written where ``index`` says: ops.Scatter."""
+        """A copy of self with src's elements (or ``value``) written where ``index`` says: indexing.Scatter."""
         if src is not None and not isinstance(src, TensorMethods):
             src, value = None, src  # scatter(dim, index, 0.5): a number
-        return ops.Scatter.apply(self, index, src, dim=dim, value=value)
+        return indexing.Scatter.apply(self, index, src, dim=dim, value=value)
 
     def scatter_add(self, dim, index, src):
         """A copy of self with src's elements added where ``index`` says (repeated indices add up)."""
-        return ops.Scatter.apply(self, index, src, dim=dim, reduce="add")
+        return indexing.Scatter.apply(self, index, src, dim=dim, reduce="add")
 
     def __getitem__(self, index):
         return ops.GetItem.apply(self, index=index)

@@ -12,7 +12,7 @@ import pytest
 import minidl
 from minidl import Function, Tensor, gradcheck
 from minidl import functional as F
-from minidl import fast, ops, style, textbook
+from minidl import fast, indexing, losses, ops, style, textbook
 from minidl.fast import fast_conv, fast_gram, fast_pool
 from minidl.textbook import convolution as tb_conv
 from minidl.textbook import gram as tb_gram
@@ -146,29 +146,29 @@ CASES = {
         (lambda a, b: F.mse_loss(a, b, reduction="sum"), [randn(3, 4), randn(3, 4)]),
         (lambda a, b: F.mse_loss(a, b, reduction="none"), [randn(3, 4), randn(3, 4)]),
     ],
-    F.BinaryCrossEntropy: [
+    losses.BinaryCrossEntropy: [
         (F.binary_cross_entropy, [probabilities(3, 4), probabilities(3, 4)]),  # the target's gradient too
         (lambda p, t: F.binary_cross_entropy(p, t, weight=Tensor(weights4), reduction="sum"),
          [probabilities(3, 4), probabilities(3, 4)]),
         (lambda p, t: F.binary_cross_entropy(p, t, reduction="none"), [probabilities(2, 3), probabilities(2, 3)]),
     ],
-    F.BinaryCrossEntropyWithLogits: [
+    losses.BinaryCrossEntropyWithLogits: [
         (F.binary_cross_entropy_with_logits, [randn(3, 4), probabilities(3, 4)]),
         (lambda x, t: F.binary_cross_entropy_with_logits(x, t, pos_weight=Tensor(weights4), reduction="sum"),
          [randn(3, 4), probabilities(3, 4)]),
         (lambda x, t: F.binary_cross_entropy_with_logits(x, t, weight=Tensor(weights31), reduction="none"),
          [randn(3, 4), probabilities(3, 4)]),
     ],
-    F.SmoothL1Loss: [
+    losses.SmoothL1Loss: [
         (F.smooth_l1_loss, smooth_l1_pair(3, 4)),
         (lambda a, b: F.smooth_l1_loss(a, b, reduction="sum", beta=0.5), smooth_l1_pair(3, 4)),
         (lambda a, b: F.smooth_l1_loss(a, b, reduction="none", beta=0.0), smooth_l1_pair(2, 3)),  # beta 0: L1
     ],
-    ops.Gather: [
+    indexing.Gather: [
         (lambda a: a.gather(1, gather_index), [randn(3, 4)]),
         (lambda a: minidl.gather(a, 0, np.array([[1, 0, 1, 1]])), [randn(3, 4)]),
     ],
-    ops.Scatter: [
+    indexing.Scatter: [
         (lambda a, s: a.scatter(0, scatter_index, s), [randn(3, 5), randn(2, 5)]),  # src larger than index
         (lambda a: a.scatter(1, gather_index, 0.5), [randn(3, 4)]),  # a number written
         (lambda a, s: a.scatter_add(1, gather_index, s), [randn(3, 4), randn(3, 2)]),  # repeats add up

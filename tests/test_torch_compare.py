@@ -139,7 +139,7 @@ def test_log_softmax_is_stable_for_logits_in_the_hundreds():
 
 
 def test_every_op_of_ops_and_functional_is_compared(monkeypatch):
-    from minidl import Function, ops
+    from minidl import Function, indexing, losses, ops
     from tests.test_gradcheck import all_functions
 
     used = set()
@@ -153,7 +153,7 @@ def test_every_op_of_ops_and_functional_is_compared(monkeypatch):
     for ours, _, specs in PAIRS.values():
         ours(*[Tensor(make(s), requires_grad=True) for s in specs])
     # Dropout draws its mask from minidl's generator, so it cannot match torch's; its test compares the mask.
-    expected = {c for c in all_functions() if c.__module__ in (ops.__name__, F.__name__)} - {F.Dropout}
+    expected = {c for c in all_functions() if c.__module__ in (ops.__name__, F.__name__, losses.__name__, indexing.__name__)} - {F.Dropout}
     assert not expected - used, f"ops without a PyTorch comparison: {sorted(c.__name__ for c in expected - used)}"
 
 

@@ -63,14 +63,20 @@ class Module:
     def modules(self):
         return (m for _, m in self.named_modules())
 
-    def named_parameters(self, prefix=""):
-        """(dotted name, Parameter) for every parameter of this module and its children, in definition order."""
-        seen = set()
-        for module_name, module in self.named_modules(prefix):
-            for name, value in vars(module).items():
-                if isinstance(value, Parameter) and id(value) not in seen:
-                    seen.add(id(value))
-                    yield f"{module_name}.{name}" if module_name else name, value
+    def named_parameters(self, prefix="", _seen=None):
+        """(dotted name, Parameter) for every parameter of this module and its children, in definition order
+        (PyTorch lists a module's own parameters before its children's; the names are the same)."""
+        seen = set() if _seen is None else _seen
+        for name, value in vars(self).items():
+            full = f"{prefix}.{name}" if prefix else name
+            if id(value) in seen:
+                continue
+            if isinstance(value, Parameter):
+                seen.add(id(value))
+                yield full, value
+            elif isinstance(value, Module):
+                seen.add(id(value))
+                yield from value.named_parameters(full, seen)
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]

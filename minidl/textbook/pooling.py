@@ -43,7 +43,6 @@ class MaxPool2d(Function):
     (a sum because overlapping windows can share a winner). With ties, one element wins: the first in
     row-major order of the window (``argmax`` returns the first), as in PyTorch and ``minidl.fast``.
     """
-
     torch_name = "MaxPool2DWithIndicesBackward0"
 
     def forward(self, x, kernel_size, stride=None):
@@ -74,7 +73,6 @@ class AvgPool2d(Function):
 
         dL/dx[p] = Σ over the windows that contain p of g[window] / (kh·kw)
     """
-
     torch_name = "AvgPool2DBackward0"
 
     def forward(self, x, kernel_size, stride=None):
