@@ -23,7 +23,7 @@ import inspect
 
 import numpy as np
 
-from .printing import Grad, Size, tensor_repr
+from .printing import DType, Grad, Size, tensor_repr
 
 _grad_enabled = True
 
@@ -255,7 +255,7 @@ class Tensor(TensorMethods):
         self._version = 0  # bumped by every in-place change (tensor_methods.py), checked by backward
 
     shape = property(lambda self: Size(self.data.shape))
-    dtype = property(lambda self: self.data.dtype)
+    dtype = property(lambda self: DType(self.data.dtype))  # NumPy's dtype, printed as minidl.float32
     ndim = property(lambda self: self.data.ndim)
 
     def detach(self):

@@ -57,8 +57,52 @@ class Grad(np.ndarray):
         return self
 
 
+class DType:
+    """A tensor's dtype (``x.dtype``): NumPy's dtype underneath, printed as PyTorch prints its dtypes.
+
+    ``np.dtype(x.dtype)``, ``np.zeros(3, dtype=x.dtype)``, ``x.dtype == np.float32`` (or ``minidl.float32``),
+    ``.kind``, ``.itemsize`` and every other attribute of NumPy's dtype work on it (NumPy takes any object
+    with a ``.dtype`` as that dtype); ``print(x.dtype)`` shows ``minidl.float32``, ``torch.float32`` under
+    ``python -m minidl.as_torch``, as PyTorch shows ``torch.float32``."""
+
+    __slots__ = ("dtype",)
+    _made = {}
+
+    def __new__(cls, dtype):
+        dtype = np.dtype(dtype)
+        made = cls._made.get(dtype)
+        if made is None:
+            made = cls._made[dtype] = object.__new__(cls)
+            made.dtype = dtype
+        return made
+
+    def __eq__(self, other):
+        if other is None:
+            return False
+        try:
+            return self.dtype == np.dtype(other)
+        except TypeError:
+            return NotImplemented
+
+    def __hash__(self):
+        return hash(self.dtype)
+
+    def __getattr__(self, name):  # only for what DType lacks: NumPy's dtype answers
+        return getattr(object.__getattribute__(self, "dtype"), name)
+
+    def __reduce__(self):
+        return DType, (self.dtype,)
+
+    @property
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
+    def __repr__(self):
+        return f"{MODULE}.{self.dtype.name}"
+
+
 def dtype_name(dtype):
-    return f"{MODULE}.{np.dtype(dtype).name}"
+    return repr(DType(dtype))
 
 
 def tensor_repr(array, suffixes=(), prefix="tensor("):

@@ -33,9 +33,9 @@ def _out(name, out, compute, *args):
         if out.data.size:
             warnings.warn(f"{name}(): an output with shape {list(out.data.shape)} was resized to the result's "
                           f"shape {list(result.shape)}", UserWarning, stacklevel=3)
-        out.data = np.empty(result.shape, dtype=out.dtype)
-    if not np.can_cast(result.dtype, out.dtype, casting="same_kind"):
-        raise RuntimeError(f"{name}(): result type {result.dtype} can't be cast to the desired output type {out.dtype}")
+        out.data = np.empty(result.shape, dtype=out.data.dtype)
+    if not np.can_cast(result.dtype, out.data.dtype, casting="same_kind"):
+        raise RuntimeError(f"{name}(): result type {result.dtype} can't be cast to the desired output type {out.data.dtype}")
     np.copyto(out.data, result, casting="same_kind")
     return out
 

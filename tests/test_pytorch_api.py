@@ -43,7 +43,7 @@ def test_creation_matches_pytorch():
         (minidl.tensor([[1, 2], [3, 4]]), torch.tensor([[1, 2], [3, 4]])),
         (minidl.tensor(True), torch.tensor(True)),
     ]:
-        assert ours.shape == tuple(theirs.shape) and str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+        assert ours.shape == tuple(theirs.shape) and str(ours.dtype) == str(theirs.dtype).replace("torch.", "minidl.")
         np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
 
 
