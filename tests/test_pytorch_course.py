@@ -374,6 +374,18 @@ def test_size_is_a_tuple_that_prints_as_pytorchs(torch, torch_names):
     assert np.zeros(size).shape == size  # NumPy takes it as the tuple it is
 
 
+def test_dtype_prints_as_pytorchs_and_works_as_numpys(torch, torch_names):
+    x, y = minidl.rand(3, 4), minidl.tensor([1, 2])
+    assert str(x.dtype) == str(torch.rand(3).dtype) == "torch.float32" and f"{y.dtype}" == str(torch.tensor([1]).dtype)
+    for d in (x.dtype, y.dtype, minidl.zeros(1, dtype=minidl.float64).dtype, minidl.tensor([True]).dtype):
+        numpy = np.dtype(d)
+        assert d == numpy and numpy == d and d == numpy.type and numpy.type == d and hash(d) == hash(numpy)
+        assert np.zeros(2, dtype=d).dtype == numpy and np.ones(1).astype(d).dtype == numpy
+        assert (d.kind, d.itemsize, d.name) == (numpy.kind, numpy.itemsize, numpy.name)
+        assert d.is_floating_point == (numpy.kind == "f") and d != None and d != "no such dtype"  # noqa: E711
+    assert x.dtype == minidl.float32 and x.dtype != minidl.float64 and {np.dtype(np.float32): 1}[x.dtype] == 1
+
+
 def _every_layer(m):
     class Net(m.nn.Module):
         def __init__(self):
