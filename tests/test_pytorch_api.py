@@ -60,7 +60,10 @@ def test_cpu_is_accepted_and_cuda_is_refused_in_one_line():
     minidl.set_default_device("cpu")
     x = minidl.ones(2)
     assert x.to("cpu") is x and x.cpu() is x and x.to(minidl.device("cpu")) is x
-    for attempt in (lambda: minidl.device("cuda:0"), lambda: minidl.zeros(2, device="cuda"), lambda: x.cuda(),
+    assert minidl.device("cuda").index is None and repr(minidl.device("cuda:1")) == "device(type='cuda', index=1)"
+    with pytest.raises(RuntimeError, match=r"Expected one of cpu, cuda, mps, xpu, meta device type at start of device string: gpu"):
+        minidl.device("gpu")
+    for attempt in (lambda: minidl.zeros(2, device=minidl.device("cuda:0")), lambda: minidl.zeros(2, device="cuda"), lambda: x.cuda(),
                     lambda: x.to("cuda"), lambda: minidl.set_default_device("mps")):
         with pytest.raises(RuntimeError, match=r"minidl runs on the CPU only") as e:
             attempt()
