@@ -68,11 +68,11 @@ class DType:
     __slots__ = ("dtype",)
     _made = {}
 
-    def __new__(cls, dtype):
-        dtype = np.dtype(dtype)
+    def __new__(cls, dtype):  # one object per dtype, made once: x.dtype is read often
         made = cls._made.get(dtype)
         if made is None:
-            made = cls._made[dtype] = object.__new__(cls)
+            dtype = np.dtype(dtype)
+            made = cls._made.setdefault(dtype, object.__new__(cls))
             made.dtype = dtype
         return made
 
