@@ -98,7 +98,7 @@ def test_an_unknown_layer_is_a_one_line_error(tmp_path):
     _assert_one_line_error(out, "block9_conv9", "--style-layers")
 
 
-# --- option errors name the option and its value (issue 14, item 11) ---------------------------------------
+# --- option errors name the option and its value ----------------------------------------------------------
 
 @pytest.mark.parametrize("option, value, fragment", [
     ("--size", 8, "--size 8: must be at least 16"),
@@ -129,7 +129,7 @@ def test_a_missing_weight_file_speaks_of_the_weights_option(tmp_path):
     assert "weights=" not in out.stderr and out.returncode == 1
 
 
-# --- snapshot spacing (issue 14, item 14) -----------------------------------------------------------------
+# --- snapshot spacing ---------------------------------------------------------------------------------------
 
 def test_a_short_run_still_shows_a_few_steps(tmp_path):
     out = run("--weights", "random", "--size", 20, "--steps", 4, "--out", "o", cwd=tmp_path)
@@ -150,7 +150,7 @@ def test_default_snapshot_spacing():
     assert spacing == {0: 1, 3: 1, 4: 1, 9: 2, 60: 10, 100: 25, 250: 50, 399: 50, 400: 100, 1000: 100, 5000: 100}
 
 
-# --- interruption and --resume (issue 13) ------------------------------------------------------------------
+# --- interruption and --resume ------------------------------------------------------------------------------
 
 RUN = ("--weights", "random", "--content", "photo.png", "--size", 20, "--steps", 10, "--snapshot-every", 2, "--init",
        "noise", "--seed", 3)
