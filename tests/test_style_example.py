@@ -49,6 +49,30 @@ def test_a_small_run_writes_every_output(tmp_path):
     assert "content=" in out.stderr and "style=" in out.stderr and "tv=" in out.stderr
 
 
+def test_losses_figure_gives_the_total_its_own_panel(tmp_path, monkeypatch):
+    # as with random weights: the total variation is nearly all of the total, so on one panel the two lines
+    # would be one
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("style_transfer_example", SCRIPT)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    saved = {}
+    monkeypatch.setattr(example, "save_figure", lambda fig, path: saved.setdefault("fig", fig))
+    tv, content, style = np.array([1.3e5, 6e4, 2.9e4]), np.array([0.0, 10.0, 32.0]), np.array([52.0, 55.0, 58.0])
+    history = dict(step=[0, 1, 2], loss=list(tv + content + style), content=list(content), style=list(style),
+                   tv=list(tv))
+    example.losses_figure(history, tmp_path / "losses.png", "loss", random_weights=True)
+    total_ax, parts_ax = saved["fig"].axes
+    [total] = total_ax.get_lines()
+    np.testing.assert_allclose(total.get_ydata(), history["loss"])
+    assert total_ax.get_yscale() == parts_ax.get_yscale() == "log"
+    legend = [t.get_text() for t in parts_ax.get_legend().get_texts()]
+    assert [text.split(" (")[0] for text in legend] == ["content", "style", "total variation"]
+    assert "99.7% of the total at the end" in legend[2]  # which part dominates, in numbers
+    np.testing.assert_allclose(parts_ax.get_lines()[0].get_ydata(), [np.nan, 10.0, 32.0])  # a zero: no point
+
+
 def test_the_same_seed_gives_the_same_image(tmp_path):
     args = ("--weights", "random", "--size", 32, "--steps", 2, "--init", "noise", "--snapshot-every", 5)
     images = []
