@@ -14,7 +14,7 @@ project draws itself (``minidl.image.painting``), so the example works offline.
 
 Outputs go to --out (default runs/style_transfer/), each written atomically: final.png, a snapshot every
 --snapshot-every steps (step_0100.png, ...), content.png and style.png (the inputs as used, resized),
-progress.png (the snapshots in a grid), losses.png (each weighted loss part against step, log scale),
+progress.png (the snapshots in a grid), losses.png (the total, then each weighted loss part, against step, log scale),
 run.json (settings, loss per step and its parts, seconds per step) and, until the run completes,
 checkpoint.h5 (rewritten at every snapshot: what --resume needs).
 
@@ -230,29 +230,34 @@ def progress_figure(snapshots, path, title, random_weights):
 
 
 def losses_figure(history, path, title, random_weights):
-    """Each weighted loss part and the total against step, log scale."""
+    """The total loss (top) and each weighted part (bottom) against step, log scale: two panels, so that a
+    part that makes up nearly all of the total cannot hide the total's line."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(7.5, 6.5), layout="constrained")
+    total_ax, parts_ax = fig.subplots(2, 1, sharex=True)
     steps = np.asarray(history["step"])
-    for key, label, style in (("loss", "total", dict(color="black", lw=2.2)),
-                              ("content", "content", dict(color="tab:blue")),
-                              ("style", "style", dict(color="tab:orange")),
-                              ("tv", "total variation", dict(color="tab:green"))):
+    total = np.asarray(history["loss"], dtype=float)
+    marker = dict(marker="o" if len(steps) < 30 else None, ms=3)
+    total_ax.plot(steps, np.where(total > 0, total, np.nan), color="black", lw=2, label="total", **marker)
+    for key, label, color in (("content", "content", "tab:blue"), ("style", "style", "tab:orange"),
+                              ("tv", "total variation", "tab:green")):
         values = np.asarray(history[key], dtype=float)
         if (values > 0).any():  # an all-zero part (e.g. weight 0) has no place on a log scale
-            ax.plot(steps, np.where(values > 0, values, np.nan), label=label, marker="o" if len(steps) < 30 else None,
-                    ms=3, **style)
-    ax.set_yscale("log")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="step", ylabel="weighted loss (log scale)")
-    ax.set_title(title + ("\nRANDOM VGG19 WEIGHTS: not a real style transfer" if random_weights else ""),
-                 fontsize=11, color="firebrick" if random_weights else "black")
-    ax.grid(True, which="major", alpha=0.35)
-    ax.grid(True, which="minor", alpha=0.12)
-    ax.legend()
+            share = f"{100 * values[-1] / total[-1]:.3g}% of the total at the end" if total[-1] > 0 else ""
+            parts_ax.plot(steps, np.where(values > 0, values, np.nan), color=color, label=f"{label} ({share})",
+                          **marker)
+    total_ax.set(ylabel="total loss (log scale)")
+    total_ax.set_title(title + ("\nRANDOM VGG19 WEIGHTS: not a real style transfer" if random_weights else ""),
+                       fontsize=11, color="firebrick" if random_weights else "black")
+    parts_ax.set(xlabel="step", ylabel="weighted part (log scale)", title="its weighted parts")
+    parts_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in (total_ax, parts_ax):
+        ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.35)
+        ax.grid(True, which="minor", alpha=0.12)
+        ax.legend(fontsize=9)
     return save_figure(fig, path)
 
 

@@ -295,6 +295,42 @@ def test_per_class_figure_says_what_red_means(figures, tmp_path):
     assert [b.get_facecolor()[:3] for b in bars].count(bars[1].get_facecolor()[:3]) == 1  # only "b" is red
 
 
+def window_boxes(fig, artists):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    return [a.get_window_extent(renderer) for a in artists]
+
+
+def test_per_class_values_stand_clear_of_the_bars_and_the_mean_line(figures, tmp_path):
+    # values near the mean, where a label written at the bar's end would cross the dashed line
+    plots.per_class_accuracy([0.92, 0.93, 0.91, 0.69], list("abcd"), tmp_path / "per_class_accuracy.png")
+    fig = figures["per_class_accuracy.png"]
+    ax = fig.axes[0]
+    values = [t for t in ax.texts if t.get_text().endswith("%")]
+    assert [t.get_text() for t in values] == ["92.0%", "93.0%", "91.0%", "69.0%"]
+    mean_line = next(line for line in ax.get_lines() if line.get_linestyle() == "--")
+    boxes = window_boxes(fig, values + list(ax.patches) + [mean_line, ax])
+    labels, bars, mean_box, axes_box = boxes[:4], boxes[4:8], boxes[8], boxes[9]
+    for box in labels:
+        assert box.x0 > max(mean_box.x1, *(b.x1 for b in bars)) and box.x1 <= axes_box.x1
+
+
+def test_accuracy_label_sits_inside_the_axes_right_of_every_line(figures, tmp_path):
+    history = [dict(epoch=e, train_loss=1 / e, train_accuracy=0.5 + e / 20, test_loss=1.2 / e,
+                    test_accuracy=0.55 + e / 25, seconds=1.0) for e in (1, 2, 3, 4, 5)]
+    plots.accuracy_curve(history, tmp_path / "accuracy_curve.png")
+    fig = figures["accuracy_curve.png"]
+    acc_ax = fig.axes[0]
+    label = next(t for t in acc_ax.texts if t.get_text() == "75.00%")
+    label_box, axes_box, legend_box = window_boxes(fig, [label, acc_ax, acc_ax.get_legend()])
+    last_x = max(acc_ax.transData.transform((x, y))[0] for line in acc_ax.get_lines() for x, y in line.get_xydata())
+    assert axes_box.x0 < label_box.x0 and label_box.x1 < axes_box.x1
+    assert axes_box.y0 < label_box.y0 and label_box.y1 < axes_box.y1
+    assert label_box.x0 > last_x + 3  # past the last point (and its marker), so no line runs through it
+    assert not label_box.overlaps(legend_box)
+
+
 def test_accuracy_curve_says_train_is_a_running_mean_and_plots_both_splits(figures, tmp_path):
     history = [dict(epoch=e, train_loss=1 / e, train_accuracy=0.5 + e / 20, test_loss=1.2 / e,
                     test_accuracy=0.55 + e / 25, seconds=1.0) for e in (1, 2, 3)]
@@ -319,8 +355,10 @@ def test_predictions_figure_names_the_classes_and_says_wrong_ones_were_chosen(fi
     fig = figures["predictions.png"]
     bar_axes = [ax for ax in fig.axes if ax.patches]
     assert len(bar_axes) == 15
-    for ax in bar_axes:
-        assert [t.get_text() for t in ax.get_xticklabels()] == list(FASHION_MNIST_CLASSES)
+    for ax in bar_axes:  # the names written level, beside the bars, at a readable size
+        names = ax.get_yticklabels()
+        assert [t.get_text() for t in names] == list(FASHION_MNIST_CLASSES)
+        assert all(t.get_fontsize() >= 8 and t.get_rotation() == 0 for t in names)
     title = fig._suptitle.get_text()
     assert "5 misclassified ones picked on purpose" in title and "of 15 shown are wrong" in title
     assert "blue = the true class" in title

@@ -218,7 +218,7 @@ def test_old_format_and_corrupt_files_are_refused_naming_the_file(tmp_path):
 
 @pytest.mark.parametrize("load", [lambda p: mlp().load(p), nn.load_model])
 def test_not_a_model_file_says_which_file_and_what_it_is_not(tmp_path, load):
-    # issue 14, item 9: h5py's "file signature not found" and its long FileNotFoundError are gone
+    # h5py's "file signature not found" and its long FileNotFoundError are gone
     (tmp_path / "notes.txt").write_text("my notes")
     with pytest.raises(nn.ModelFileError, match=r"notes\.txt is not a minidl model file \(not an HDF5 file"):
         load(tmp_path / "notes.txt")

@@ -349,7 +349,7 @@ def test_new_optimizers_follow_pytorch_step_by_step(name, options):
 
 
 def test_optimizers_refuse_what_would_train_nothing():
-    """Issue 14, item 3: each way of handing an optimizer nothing to train gets one line saying what to pass."""
+    """Each way of handing an optimizer nothing to train gets one line saying what to pass."""
     model = nn.Sequential(nn.Linear(3, 2))
     params = (p for p in model.parameters())
     list(params)  # a generator read once is empty afterwards
