@@ -62,6 +62,11 @@ def _trainable(params, who):
         if not p.is_leaf:
             raise ValueError(f"{who} can't train a non-leaf tensor (parameter {i}, computed by {p.grad_fn}): "
                              "train the leaf tensors it was computed from")
+    first = {}
+    for i, p in enumerate(params):
+        if first.setdefault(id(p), i) != i:  # one step would move it twice, with two states
+            raise ValueError(f"{who} got parameter {i} twice (first as parameter {first[id(p)]}): list each tensor "
+                             "once (model.parameters() lists a shared layer's tensors once)")
     if not any(p.requires_grad for p in params):
         raise ValueError(f"{who}: none of the {len(params)} tensors requires grad, so nothing would be trained; "
                          f"{hint} (or unfreeze with requires_grad_())")
