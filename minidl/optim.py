@@ -79,11 +79,15 @@ class SGD(Optimizer):
         g ← g + λ θ              (weight_decay λ)
         v ← μ v + g               (momentum μ; v starts at the first g)
         θ ← θ - lr · v            (θ ← θ - lr · g when μ = 0)
+
+    ``nesterov=True`` steps by where the momentum is about to carry the weights: θ ← θ - lr · (g + μ v).
     """
 
-    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(params, lr)
-        self.momentum, self.weight_decay = momentum, weight_decay
+        if nesterov and momentum <= 0:
+            raise ValueError(f"SGD: nesterov=True needs a momentum above 0, got momentum={momentum}")
+        self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
 
     def init_state(self, p):
         # v starting at zero makes the first step v = g, PyTorch's initialisation of the buffer
@@ -97,7 +101,11 @@ class SGD(Optimizer):
             v = state["velocity"]
             v *= self.momentum
             v += s
-            np.multiply(v, self.lr, out=s)
+            if self.nesterov:
+                s += self.momentum * v  # g + μ v (a temporary: the rare path)
+                s *= self.lr
+            else:
+                np.multiply(v, self.lr, out=s)
         else:
             s *= self.lr
         param -= s
