@@ -25,7 +25,6 @@ from the last checkpoint. See docs/style_transfer.md.
 import argparse
 import hashlib
 import math
-import signal
 import sys
 import time
 from pathlib import Path
@@ -39,7 +38,8 @@ from minidl.fast.memory import keep_freed_memory
 from minidl.fileio import write_json
 from minidl.plots import save_figure
 from minidl.progress import ProgressBar
-from minidl.style import ADAM_DEFAULTS, CONTENT_LAYERS, STYLE_LAYERS, Interrupted, style_transfer
+from minidl.interrupt import EXIT_STATUS, Interrupted, sigterm_as_ctrl_c
+from minidl.style import ADAM_DEFAULTS, CONTENT_LAYERS, STYLE_LAYERS, style_transfer
 
 FETCH_COMMAND = "python -m minidl.weights fetch vgg19"
 CHECKPOINT = "checkpoint.h5"
@@ -412,30 +412,24 @@ class RunInterrupted(Exception):
     """Ctrl-C or SIGTERM after the outputs for the steps done were written."""
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM (e.g. `kill`, a batch system's time limit) is handled like Ctrl-C
-
-
 def main(argv=None):
     args = parse_args(argv)
     # every step allocates the same big feature maps again: keep freed memory in the process, so that
     # they do not page-fault afresh each time (minidl/fast/memory.py)
     keep_freed_memory()
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        run(args)
+        with sigterm_as_ctrl_c():  # `kill`, a batch system's time limit: handled like Ctrl-C
+            run(args)
     except UserError as e:
         print(f"style_transfer.py: error: {e}", file=sys.stderr)
         return 1
     except RunInterrupted as e:
         print(f"style_transfer.py: {e}", file=sys.stderr)
-        return 130
+        return EXIT_STATUS
     except KeyboardInterrupt:
         print(f"\nstyle_transfer.py: interrupted before the first step; nothing to save in {args.out}",
               file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return EXIT_STATUS
     return 0
 
 

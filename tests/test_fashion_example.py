@@ -144,6 +144,114 @@ def test_sweep_writes_table_and_figure_and_records_the_training_set(tmp_path):
     assert "width   16" in result.stdout
 
 
+# --- Ctrl-C and SIGTERM: the epochs done are saved, exit status 130, no empty folder ----------------------
+
+def interrupt(script, sig, *args, after):
+    """Run ``script`` in a subprocess, send it ``sig`` once a line of its output starts with ``after``."""
+    import signal
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    # a shell's background jobs inherit SIGINT ignored: give the example the default, as in a terminal
+    proc = subprocess.Popen([sys.executable, str(script), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in proc.stdout:
+        if line.startswith(after):
+            proc.send_signal(sig)
+            break
+    stdout, stderr = proc.communicate(timeout=600)
+    return proc.returncode, stderr
+
+
+def check_interrupted_run(code, stderr, out, script, model, outputs, channels_first=False):
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{script.name}: interrupted in epoch ") and "model.h5 of epoch" in last, last
+    metrics = json.loads((out / "metrics.json").read_text())
+    done = len(metrics["epochs"])
+    assert metrics["interrupted"] is True and 1 <= done < metrics["settings"]["epochs"]
+    assert [e["epoch"] for e in metrics["epochs"]] == list(range(1, done + 1))
+    assert f"{done} epoch(s) done" in last
+    for name in outputs:
+        assert (out / name).stat().st_size > 1000, name
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
+    # model.h5 holds the weights of the last finished epoch, not those of the epoch cut short
+    assert reloaded_accuracy(model, out / "model.h5", channels_first) == metrics["test_accuracy"]
+    assert metrics["test_accuracy"] == metrics["epochs"][-1]["test_accuracy"]
+
+
+@needs_data
+def test_ctrl_c_saves_the_epochs_done_and_exits_130(tmp_path):
+    import signal
+
+    out = tmp_path / "o"
+    code, stderr = interrupt(MLP, signal.SIGINT, "--limit-train", "300", "--epochs", "500", "--out", out,
+                             after="epoch 2:")
+    check_interrupted_run(code, stderr, out, MLP, example_module("fashion_mlp").build_model(), OUTPUTS)
+
+
+@needs_data
+def test_sigterm_is_handled_like_ctrl_c_in_the_cnn(tmp_path):
+    import signal
+
+    out = tmp_path / "o"
+    code, stderr = interrupt(CNN, signal.SIGTERM, "--channels", "2", "2", "--limit-train", "200", "--epochs", "500",
+                             "--out", out, after="epoch 1:")
+    check_interrupted_run(code, stderr, out, CNN, example_module("fashion_cnn").build_model((2, 2)), CNN_OUTPUTS,
+                          channels_first=True)
+
+
+@needs_data
+def test_an_interruption_before_the_first_epoch_ends_saves_nothing_and_leaves_no_folder(tmp_path):
+    import signal
+
+    out = tmp_path / "o"
+    code, stderr = interrupt(MLP, signal.SIGINT, "--batch-size", "8", "--out", out, after="expected time")
+    assert code == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "fashion_mlp.py: interrupted before the first epoch finished: nothing saved"
+    assert not out.exists()
+
+
+@needs_data
+def test_an_interrupted_sweep_saves_the_models_done(tmp_path):
+    import signal
+
+    out = tmp_path / "o"
+    code, stderr = interrupt(MLP, signal.SIGINT, "--sweep", "--sweep-widths", "4", "2000", "--sweep-depths", "1",
+                             "--epochs", "30", "--limit-train", "2000", "--out", out, after="depth 1  width    4")
+    assert code == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("fashion_mlp.py: interrupted after 1 of 2 models")
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["interrupted"] is True and [r["width"] for r in sweep["results"]] == [4]
+    assert (out / "sweep.png").stat().st_size > 1000
+
+
+def test_fit_interrupted_hands_back_the_epochs_done_with_their_weights():
+    from minidl.interrupt import Interrupted
+
+    x, y = tiny_problem()
+    minidl.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 10))
+    steps = []
+
+    def forward(xb, _forward=model.forward):  # Ctrl-C in the middle of epoch 3, after 2 finished epochs
+        steps.append(model.training)
+        if sum(steps) == 2 * 4 + 2:  # 4 training batches an epoch
+            raise KeyboardInterrupt
+        return _forward(xb)
+
+    model.forward = forward
+    with pytest.raises(Interrupted) as caught:
+        fit(model, (x, y), (x, y), epochs=5, batch_size=16, lr=0.01, verbose=False)
+    history, probs = caught.value.result
+    assert str(caught.value) == "interrupted in epoch 3 of 5" and [e["epoch"] for e in history] == [1, 2]
+    del model.forward
+    loss, acc, again = evaluate(model, x, y)  # the model is back at its weights after epoch 2
+    assert (loss, acc) == (history[-1]["test_loss"], history[-1]["test_accuracy"])
+    np.testing.assert_array_equal(again, probs)
+
+
 # --- the command line: a wrong value is refused in one line naming it, before any training ----------------
 
 def assert_one_line_refusal(result, *fragments):
