@@ -137,6 +137,10 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if len(args.channels) > 4:
         p.error(f"argument --channels: at most 4 blocks (each halves the 28-pixel side), got {len(args.channels)}")
+    try:
+        kernels.selected()  # a wrong MINIDL_KERNELS: refused now, not at the first convolution
+    except ValueError as e:
+        p.error(str(e))
     common.check_paths(p, args)
     return args
 

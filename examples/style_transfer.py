@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 import minidl
-from minidl import checkpoint
+from minidl import checkpoint, kernels
 from minidl import image as imageio
 from minidl.fast.memory import keep_freed_memory
 from minidl.fileio import write_json
@@ -317,6 +317,10 @@ def _show(value):
 
 def run(args):
     check_layers(args)
+    try:
+        kernels.selected()  # a wrong MINIDL_KERNELS: refused now, not at the first convolution
+    except ValueError as e:
+        raise UserError(str(e)) from None
     content, style, content_name, style_name = load_inputs(args)
     check_sizes(args, content, style)
     # a failed --resume stops here, before anything in --out is written

@@ -6,6 +6,7 @@ train with, the state (momentum buffers, Adam's moments) and one scratch array p
 once, on the first step; after that a step allocates nothing parameter-sized, because for a small model
 the optimizer is a large share of the training time. RMSprop and Adagrad are written plainly.
 """
+import inspect
 import math
 
 import numpy as np
@@ -49,8 +50,13 @@ class Optimizer:
 def _trainable(params, who):
     """The list of tensors to train, or a one-line error for each way of handing an optimizer nothing to train."""
     hint = "pass model.parameters()"
-    if hasattr(params, "parameters") or isinstance(params, Tensor):
-        what = "a single tensor" if isinstance(params, Tensor) else f"the model ({type(params).__name__}) itself"
+    if hasattr(params, "parameters") or isinstance(params, Tensor) or inspect.ismethod(params):
+        if isinstance(params, Tensor):
+            what = "a single tensor"
+        elif inspect.ismethod(params):  # model.parameters without the call
+            what = f"the method {type(params.__self__).__name__}.{params.__name__} itself, not called"
+        else:
+            what = f"the model ({type(params).__name__}) itself"
         raise TypeError(f"{who} needs an iterable of parameter tensors, got {what}: {hint}")
     params = list(params)
     if not params:

@@ -289,6 +289,13 @@ def test_an_out_of_range_value_is_refused_naming_the_option(script, option, valu
     assert_one_line_refusal(result, option, value)
 
 
+def test_an_unknown_kernel_set_is_refused_in_one_line_before_any_work(tmp_path):
+    result = run(CNN, "--out", tmp_path / "o", env={"MINIDL_KERNELS": "gpu"})
+    assert result.returncode == 2
+    assert_one_line_refusal(result, "MINIDL_KERNELS='gpu' is not a kernel set: set it to fast or textbook (both run "
+                            "on the CPU), or unset it for the default, fast")
+
+
 @needs_data
 @pytest.mark.parametrize("script", [MLP, CNN], ids=["mlp", "cnn"])
 def test_more_training_images_than_there_are_is_refused(script, tmp_path):

@@ -360,6 +360,8 @@ def test_optimizers_refuse_what_would_train_nothing():
         for wrong, kind, match in [
             (model, TypeError, r"got the model \(Sequential\) itself: pass model.parameters\(\)"),
             (model[0].weight, TypeError, "got a single tensor: pass model.parameters()"),
+            (model.parameters, TypeError,
+             r"got the method Sequential.parameters itself, not called: pass model.parameters\(\)$"),
             ([model[0]], TypeError, "parameter 0 is a Linear: pass model.parameters()"),
             ([], ValueError, "empty parameter list"),
             (params, ValueError, "empty parameter list .*read.*call it again"),
