@@ -103,9 +103,7 @@ def data_folder_problem(folder):
         return f"{folder} is not a folder" if folder.exists() else f"no such folder: {folder}"
     missing = []
     for split, names in fashion_mnist.FILES.items():
-        found = fashion_mnist.find_files(split, folder)
-        if found is None or any(path.parent != folder for path in found):
-            missing += names
+        missing += [name for name, path in zip(names, fashion_mnist.files_in(folder, split)) if path is None]
     if missing:
         return f"{folder} does not hold the Fashion-MNIST file(s) {', '.join(missing)} (plain or .gz)"
     return None
@@ -131,6 +129,8 @@ def load_data(root=None, limit_train=None, channels_first=False):
     Returns ``(x_train, y_train), (x_test, y_test), test_images`` (the uint8 images, for figures).
     """
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist("train", root), load_fashion_mnist("test", root)
+    folders = dict.fromkeys(str(fashion_mnist.find_files(split, root)[0].parent) for split in ("train", "test"))
+    print(f"data: Fashion-MNIST from {' and '.join(folders)}", flush=True)
     if limit_train is not None:
         if limit_train > len(x_train):
             raise ValueError(f"--limit-train {limit_train}: the training set has only {len(x_train)} images")

@@ -95,6 +95,8 @@ def test_mlp_reduced_run_beats_chance_widely_is_reproducible_and_reloads(tmp_pat
     assert a["epochs"][0]["test_loss"] == b["epochs"][0]["test_loss"]
     assert a["confusion_matrix"] == b["confusion_matrix"]
     assert a["settings"]["train_examples"] == 3000 and a["settings"]["limit_train"] == 3000
+    assert a["interrupted"] is False
+    assert f"data: Fashion-MNIST from {fashion_mnist.find_files('train')[0].parent}\n" in first.stdout
     for name in OUTPUTS:
         assert (tmp_path / "a" / name).stat().st_size > 1000, name
     model = example_module("fashion_mlp").build_model([32, 16])
@@ -123,6 +125,7 @@ def test_cnn_reduced_run_beats_chance_widely_is_reproducible_and_reloads(tmp_pat
     # the progress output names its losses; the per-class table has the MLP's column beside this run's
     assert "loss=" in first.stderr and "accuracy=" in first.stderr and "(running)" in first.stdout
     assert "running means" in first.stdout and "expected time" in first.stdout
+    assert first.stdout.startswith(f"data: Fashion-MNIST from {fashion_mnist.find_files('train')[0].parent}\n")
     lines = first.stdout.splitlines()
     assert next(line for line in lines if line.startswith("class")).split() == ["class", "accuracy", "MLP"]
     assert next(line for line in lines if line.startswith("Shirt")).split()[-1] == "0.310"
@@ -308,6 +311,17 @@ def test_an_unwritable_output_folder_is_refused_before_training(script, tmp_path
     a_file.write_text("not a folder\n")
     assert_one_line_refusal(run(script, "--out", a_file / "x"), "--out", str(a_file / "x"), "is a file")
     assert_one_line_refusal(run(script, "--out", a_file), "--out", str(a_file))
+
+
+@pytest.mark.parametrize("script", [MLP, CNN], ids=["mlp", "cnn"])
+def test_a_minidl_data_folder_without_the_dataset_is_a_one_line_error_naming_it(script, tmp_path):
+    (tmp_path / "data").mkdir()
+    result = run(script, "--out", tmp_path / "o", env={"MINIDL_DATA": str(tmp_path / "data")})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: MINIDL_DATA={tmp_path / 'data'}: {tmp_path / 'data'} does not hold the Fashion-MNIST train file(s) "
+        "train-images-idx3-ubyte, train-labels-idx1-ubyte (plain or .gz); put them there, or unset MINIDL_DATA"]
+    assert not (tmp_path / "o").exists()
 
 
 def test_corrupt_data_gives_a_one_line_error(tmp_path):
