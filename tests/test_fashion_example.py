@@ -371,6 +371,25 @@ def test_fit_running_means_weigh_every_example_once():
     assert history[0]["train_accuracy"] == acc == history[0]["test_accuracy"]
 
 
+def test_evaluate_weighs_every_example_once_over_batches_of_unequal_size():
+    """64 examples in batches of 24, 24 and 16: the mean over examples, not the mean of the three batch means."""
+    minidl.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 10))
+    x, y = tiny_problem()
+    loss, acc, probs = evaluate(model, x, y, batch_size=24)
+    logits = x.reshape(len(x), -1).astype(np.float64) @ model[1].weight.data.T + model[1].bias.data
+    log_p = logits - logits.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    per_example = -log_p[np.arange(len(y)), y]
+    batch_means = [per_example[i:i + 24].mean() for i in (0, 24, 48)]
+    assert not math.isclose(np.mean(batch_means), per_example.mean(), rel_tol=1e-4)  # the test can tell them apart
+    assert math.isclose(loss, per_example.mean(), rel_tol=1e-5)
+    np.testing.assert_allclose(probs, np.exp(log_p), rtol=1e-5, atol=1e-7)  # every example, in order
+    assert acc == np.mean(log_p.argmax(axis=1) == y)
+    one_batch = evaluate(model, x, y)
+    assert math.isclose(loss, one_batch[0], rel_tol=1e-6) and acc == one_batch[1]
+
+
 def test_progress_bar_says_how_much_time_is_left():
     class Terminal:
         def __init__(self):
