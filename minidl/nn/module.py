@@ -47,7 +47,7 @@ class Module:
     def modules(self):
         return (m for _, m in self.named_modules())
 
-    def named_parameters(self, prefix="", remove_duplicate=True):
+    def named_parameters(self, prefix="", *, remove_duplicate=True):
         """(dotted name, Parameter) for every parameter of this module and its children, in definition order.
 
         A tensor reached twice (a layer used twice, ``self.b = self.a``) is listed once, under its first
