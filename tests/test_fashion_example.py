@@ -152,18 +152,21 @@ def test_sweep_writes_table_and_figure_and_records_the_training_set(tmp_path):
 def interrupt(script, sig, *args, after):
     """Run ``script`` in a subprocess, send it ``sig`` once a line of its output starts with ``after``."""
     import signal
+    import tempfile
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    # a shell's background jobs inherit SIGINT ignored: give the example the default, as in a terminal
-    proc = subprocess.Popen([sys.executable, str(script), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    for line in proc.stdout:
-        if line.startswith(after):
-            proc.send_signal(sig)
-            break
-    stdout, stderr = proc.communicate(timeout=600)
-    return proc.returncode, stderr
+    with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: the progress bars cannot fill it and block
+        # a shell's background jobs inherit SIGINT ignored: give the example the default, as in a terminal
+        proc = subprocess.Popen([sys.executable, str(script), *map(str, args)], stdout=subprocess.PIPE, stderr=err,
+                                text=True, env=env, cwd=ROOT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        for line in proc.stdout:
+            if line.startswith(after):
+                proc.send_signal(sig)
+                break
+        proc.communicate(timeout=600)
+        err.seek(0)
+        return proc.returncode, err.read()
 
 
 def check_interrupted_run(code, stderr, out, script, model, outputs, channels_first=False):
