@@ -25,7 +25,6 @@ from the last checkpoint. See docs/style_transfer.md.
 import argparse
 import hashlib
 import math
-import signal
 import sys
 import time
 from pathlib import Path
@@ -33,13 +32,14 @@ from pathlib import Path
 import numpy as np
 
 import minidl
-from minidl import checkpoint
+from minidl import checkpoint, kernels
 from minidl import image as imageio
 from minidl.fast.memory import keep_freed_memory
 from minidl.fileio import write_json
 from minidl.plots import save_figure
 from minidl.progress import ProgressBar
-from minidl.style import ADAM_DEFAULTS, CONTENT_LAYERS, STYLE_LAYERS, Interrupted, style_transfer
+from minidl.interrupt import EXIT_STATUS, Interrupted, sigterm_as_ctrl_c
+from minidl.style import ADAM_DEFAULTS, CONTENT_LAYERS, STYLE_LAYERS, style_transfer
 
 FETCH_COMMAND = "python -m minidl.weights fetch vgg19"
 CHECKPOINT = "checkpoint.h5"
@@ -322,6 +322,10 @@ def _show(value):
 
 def run(args):
     check_layers(args)
+    try:
+        kernels.selected()  # a wrong MINIDL_KERNELS: refused now, not at the first convolution
+    except ValueError as e:
+        raise UserError(str(e)) from None
     content, style, content_name, style_name = load_inputs(args)
     check_sizes(args, content, style)
     # a failed --resume stops here, before anything in --out is written
@@ -417,30 +421,24 @@ class RunInterrupted(Exception):
     """Ctrl-C or SIGTERM after the outputs for the steps done were written."""
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM (e.g. `kill`, a batch system's time limit) is handled like Ctrl-C
-
-
 def main(argv=None):
     args = parse_args(argv)
     # every step allocates the same big feature maps again: keep freed memory in the process, so that
     # they do not page-fault afresh each time (minidl/fast/memory.py)
     keep_freed_memory()
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        run(args)
+        with sigterm_as_ctrl_c():  # `kill`, a batch system's time limit: handled like Ctrl-C
+            run(args)
     except UserError as e:
         print(f"style_transfer.py: error: {e}", file=sys.stderr)
         return 1
     except RunInterrupted as e:
         print(f"style_transfer.py: {e}", file=sys.stderr)
-        return 130
+        return EXIT_STATUS
     except KeyboardInterrupt:
         print(f"\nstyle_transfer.py: interrupted before the first step; nothing to save in {args.out}",
               file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return EXIT_STATUS
     return 0
 
 

@@ -116,6 +116,13 @@ def test_missing_weights_name_the_fetch_command_and_the_random_option(tmp_path):
     _assert_one_line_error(out, "python -m minidl.weights fetch vgg19", "--weights random")
 
 
+def test_an_unknown_kernel_set_is_a_one_line_error_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDL_KERNELS", "gpu")
+    out = run("--weights", "random", "--size", 32, "--out", "o", cwd=tmp_path)
+    _assert_one_line_error(out, "MINIDL_KERNELS='gpu' is not a kernel set: set it to fast or textbook")
+    assert not (tmp_path / "o").exists()
+
+
 def test_an_unknown_layer_is_a_one_line_error(tmp_path):
     out = run("--weights", "random", "--size", 32, "--style-layers", "block1_conv1,block9_conv9", "--out", "o",
               cwd=tmp_path)
