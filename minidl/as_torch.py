@@ -20,10 +20,12 @@ def run(path, argv=()):
 
     saved = {name: sys.modules.get(name) for name in MODULES}
     sys.modules.update({name: getattr(minidl, attr) if attr else minidl for name, attr in MODULES.items()})
-    try:
-        with mock.patch.object(sys, "argv", [str(path), *argv]):
+    printed_as, minidl.printing.MODULE = minidl.printing.MODULE, "torch"  # prints torch.Size([...]), torch.float64
+    try:  # PyTorch's defaults (init, Adam's ε) for a PyTorch program: minidl.conventions
+        with mock.patch.object(sys, "argv", [str(path), *argv]), minidl.set_defaults("torch"):
             return runpy.run_path(str(path), run_name="__main__")
-    finally:  # only these four entries: modules the program imported stay imported
+    finally:  # only these entries: modules the program imported stay imported
+        minidl.printing.MODULE = printed_as
         for name, module in saved.items():
             if module is None:
                 sys.modules.pop(name, None)

@@ -23,6 +23,8 @@ import inspect
 
 import numpy as np
 
+from .printing import DType, Grad, Size, tensor_repr
+
 _grad_enabled = True
 
 
@@ -133,16 +135,21 @@ class Function:
         return tuple((None if t is None or not t.requires_grad else t.grad_fn or AccumulateGrad(t), 0)
                      for t in self.inputs)
 
+    torch_name = None  # PyTorch's name for the op's grad_fn (minidl's ops set it; a forward may refine it)
+
     def name(self):
-        return f"{type(self).__name__}Backward"
+        """``AddBackward0``, ``AddmmBackward0``, ...: PyTorch's names, so a printed graph reads as PyTorch's
+        does; ``CubeBackward`` for a Function ``Cube`` of your own."""
+        return self.torch_name or f"{type(self).__name__}Backward"
 
     def __repr__(self):
-        return f"<{self.name()}>"
+        return f"<{self.name()} object at {id(self):#x}>"
 
     def release(self):
         """Drop the saved arrays and the links to the inputs, so memory is freed after backward."""
+        name = self.name()
         self.__dict__.clear()
-        self.inputs = None
+        self.inputs, self.torch_name = None, name
 
     @property
     def released(self):
@@ -247,8 +254,8 @@ class Tensor(TensorMethods):
         self._retain_grad = False
         self._version = 0  # bumped by every in-place change (tensor_methods.py), checked by backward
 
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
+    shape = property(lambda self: Size(self.data.shape))
+    dtype = property(lambda self: DType(self.data.dtype))  # NumPy's dtype, printed as minidl.float32
     ndim = property(lambda self: self.data.ndim)
 
     def detach(self):
@@ -276,16 +283,22 @@ class Tensor(TensorMethods):
     def zero_grad(self):
         self.grad = None
 
-    def __repr__(self):
-        extra = f", grad_fn={self._ctx}" if self._ctx else ", requires_grad=True" if self.requires_grad else ""
-        name = f", name={self.name!r}" if self.name else ""
-        return f"Tensor({self.data!r}{extra}{name})"
+    def __repr__(self):  # PyTorch's: tensor([1.0000, 2.5000], dtype=..., grad_fn=<AddBackward0>)
+        suffixes = [f"grad_fn=<{self._ctx.name()}>" if self._ctx else "requires_grad=True"] if self.requires_grad else []
+        if self.name:
+            suffixes.append(f"name={self.name!r}")
+        return tensor_repr(self.data, suffixes)
+
+    def __format__(self, spec):
+        """A single number formats as that number (``f"{loss:>7f}"``), as in PyTorch; others as ``repr``."""
+        return format(self.data.item(), spec) if self.data.ndim == 0 else format(repr(self), spec)
 
     # --- the backward pass --------------------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=False):
         """Compute dself/dx for every tensor x in the graph that requires grad, accumulating into ``x.grad``.
 
-        ``grad`` is dL/dself; it may be omitted only for a single-element tensor (then dL/dself = 1).
+        ``gradient`` is dL/dself, of self's shape; it may be omitted only for a single-element tensor (then
+        dL/dself = 1). For a non-scalar y, ``y.backward(v)`` gives x the vector-Jacobian product vᵀ·(dy/dx).
         Gradients add up across calls, as in PyTorch, until ``zero_grad()``. The graph is freed afterwards
         unless ``retain_graph=True``.
         """
@@ -295,17 +308,18 @@ class Tensor(TensorMethods):
                 "computed from has requires_grad=True (or it was computed inside no_grad()), so there is "
                 "no graph to differentiate."
             )
+        grad = gradient
         if grad is None:
             if self.data.size != 1:
                 raise RuntimeError(
-                    f"backward() without a gradient needs a single-element output, got shape {self.shape}; "
-                    "pass grad= (dL/d output, same shape) or reduce the output first, e.g. .sum()."
+                    f"backward() without a gradient needs a single-element output, got shape {self.data.shape}; "
+                    "pass gradient= (dL/d output, same shape) or reduce the output first, e.g. .sum()."
                 )
             grad = np.ones_like(self.data)
         else:
             grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
-            if grad.shape != self.shape:
-                raise ValueError(f"backward(): grad has shape {grad.shape}, but the tensor has shape {self.shape}")
+            if grad.shape != self.data.shape:
+                raise ValueError(f"backward(): gradient has shape {grad.shape}, but the tensor has shape {self.data.shape}")
 
         grads = {id(self): grad}  # dL/dt for tensors reached so far, summed over paths
         kept = {id(grad)}  # arrays some .grad (or the caller) holds: never to be handed to a second tensor
@@ -334,9 +348,10 @@ def _accumulate_grad(t, g, kept):
     when it is a view, or an array another tensor also received (``Add`` gives both inputs the same g).
     """
     if t.grad is not None:
-        t.grad = t.grad + g
+        new = t.grad + g
     elif g.flags.owndata and g.flags.writeable and g.dtype == t.dtype and id(g) not in kept:
-        t.grad = g
+        new = g
     else:
-        t.grad = g.astype(t.dtype, copy=True)
-    kept.add(id(t.grad))
+        new = g.astype(t.dtype, copy=True)
+    kept.add(id(new))
+    t.grad = new.view(Grad)  # a NumPy array that prints as PyTorch prints a gradient (printing.py)

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from . import conventions
 from .autograd import Tensor
 
 
@@ -134,15 +135,20 @@ class Adam(Optimizer):
     with style transfer's ε = 0.1 they give different early steps. Keras is the default because the project's
     reference programs (TensorFlow's "Basic classification" and "Neural style transfer") run on Keras.
 
-    ε defaults to 1e-7 (Keras's value; PyTorch uses 1e-8). No m̂ or v̂ array is made: the bias corrections
+    Without ``eps`` and ``eps_placement``, Adam follows the convention of ``minidl.set_defaults``: ε = 1e-7
+    placed as Keras does ("keras", the default), or ε = 1e-8 placed as PyTorch does ("torch", which
+    ``python -m minidl.as_torch`` selects). No m̂ or v̂ array is made: the bias corrections
     are folded into two scalars (for "torch", lr · m̂ / (√v̂ + ε) = (lr · c / (1 - β₁ᵗ)) · m / (√v + ε c),
     c = √(1 - β₂ᵗ)).
     """
 
     EPS_PLACEMENTS = ("keras", "torch")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.0, eps_placement="keras"):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=None, weight_decay=0.0, eps_placement=None):
         super().__init__(params, lr)
+        convention = conventions.get_defaults()
+        eps = (1e-8 if convention == "torch" else 1e-7) if eps is None else eps
+        eps_placement = convention if eps_placement is None else eps_placement
         if eps_placement not in self.EPS_PLACEMENTS:
             raise ValueError(f"Adam: eps_placement must be one of {self.EPS_PLACEMENTS}, got {eps_placement!r}")
         self.beta1, self.beta2 = betas

@@ -19,7 +19,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import dtypes, ops
+from . import dtypes, indexing, ops
 from .autograd import is_grad_enabled  # defined before autograd.py imports this file
 
 _MinMax = namedtuple("_MinMax", "values indices")  # what x.max(dim) returns, as torch.return_types.max
@@ -37,7 +37,7 @@ def _shape_args(shape):
 class TensorMethods:
     # --- what the tensor is -------------------------------------------------------------------------
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self.shape if dim is None else self.data.shape[dim]
 
     def dim(self):
         return self.data.ndim
@@ -48,7 +48,12 @@ class TensorMethods:
     def __len__(self):
         return len(self.data)
 
-    def numpy(self):
+    def numpy(self, force=False):
+        """The NumPy array itself, sharing memory both ways, as PyTorch's ``numpy()``: ``t.add_(1)`` changes
+        it, and writing into it changes ``t``. Refused on a tensor that requires grad, as in PyTorch
+        (changes to the array would escape the graph): use ``t.detach().numpy()``, or ``force=True``."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self.data
 
     def item(self):
@@ -262,7 +267,33 @@ class TensorMethods:
 
     @property
     def T(self):
+        """All dimensions reversed (for a matrix, its transpose)."""
         return ops.Transpose.apply(self, axes=None)
+
+    def t(self):
+        """The transpose of a matrix (a vector or a number is returned as it is); PyTorch's ``t()``."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    def mm(self, mat2):
+        """Matrix product of two matrices (``matmul`` also takes vectors and batches)."""
+        _check_matrices(self, mat2)
+        return ops.MatMul.apply(self, mat2)
+
+    def gather(self, dim, index):
+        """out[i][j] = self[index[i][j]][j] (dim 0) or self[i][index[i][j]] (dim 1), and so on: indexing.Gather."""
+        return indexing.Gather.apply(self, index, dim=dim)
+
+    def scatter(self, dim, index, src=None, *, value=None):
+        """A copy of self with src's elements (or ``value``) written where ``index`` says: indexing.Scatter."""
+        if src is not None and not isinstance(src, TensorMethods):
+            src, value = None, src  # scatter(dim, index, 0.5): a number
+        return indexing.Scatter.apply(self, index, src, dim=dim, value=value)
+
+    def scatter_add(self, dim, index, src):
+        """A copy of self with src's elements added where ``index`` says (repeated indices add up)."""
+        return indexing.Scatter.apply(self, index, src, dim=dim, reduce="add")
 
     def __getitem__(self, index):
         return ops.GetItem.apply(self, index=index)
@@ -322,9 +353,26 @@ class TensorMethods:
         np.clip(self.data, min, max, out=self.data)
         return self
 
+    def scatter_(self, dim, index, src=None, *, value=None):
+        """``scatter`` written into self (outside any graph, as every in-place op here)."""
+        self._changed_in_place("scatter_", src)
+        self.data[...] = self.scatter(dim, index, src, value=value).data
+        return self
+
+    def scatter_add_(self, dim, index, src):
+        self._changed_in_place("scatter_add_", src)
+        self.data[...] = self.scatter_add(dim, index, src).data
+        return self
+
     def __setitem__(self, index, value):
         self._changed_in_place("[...] =", value)
         self.data[index] = _array(value)
+
+
+def _check_matrices(a, b):
+    for name, x in (("self", a), ("mat2", b)):
+        if np.ndim(_array(x)) != 2:
+            raise RuntimeError(f"mm: {name} must be a matrix (2 dimensions), got shape {np.shape(_array(x))}")
 
 
 def _array(x):

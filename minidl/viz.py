@@ -219,7 +219,7 @@ def _shape_text(shape):
 
 
 def _tensor_node(t, node_id, kind, name):
-    shape, dtype = tuple(t.shape), str(t.dtype)
+    shape, dtype = tuple(t.shape), str(t.data.dtype)
     lines = []
     if name is not None:
         lines.append(str(name))

@@ -12,7 +12,7 @@ import pytest
 import minidl
 from minidl import Function, Tensor, gradcheck
 from minidl import functional as F
-from minidl import fast, ops, style, textbook
+from minidl import fast, indexing, losses, ops, style, textbook
 from minidl.fast import fast_conv, fast_gram, fast_pool
 from minidl.textbook import convolution as tb_conv
 from minidl.textbook import gram as tb_gram
@@ -47,6 +47,22 @@ def away_from_bounds(*shape):
 
 
 labels = np.array([0, 2, 1, 2, 0])
+
+
+def probabilities(*shape):
+    """For binary cross-entropy: probabilities away from 0 and 1, where the loss is steep."""
+    return rng.uniform(0.05, 0.95, shape)
+
+
+def smooth_l1_pair(*shape):
+    """Inputs whose differences stay away from smooth_l1's kinks at |d| = beta = 1 (and from 0)."""
+    a = randn(*shape)
+    return [a, a - rng.choice([-2.5, -0.7, -0.3, 0.4, 0.8, 1.6], size=shape)]
+
+
+gather_index = np.array([[0, 0], [3, 1], [2, 2]])  # rows of a (3, 4): repeated columns get both gradients
+scatter_index = np.array([[2, 0, 1, 1, 0]])  # one row of targets (no position written twice)
+weights4, weights31 = positive(4), positive(3, 1)
 
 CASES = {
     ops.Add: [
@@ -129,6 +145,33 @@ CASES = {
         (F.mse_loss, [randn(3, 4), randn(3, 4)]),
         (lambda a, b: F.mse_loss(a, b, reduction="sum"), [randn(3, 4), randn(3, 4)]),
         (lambda a, b: F.mse_loss(a, b, reduction="none"), [randn(3, 4), randn(3, 4)]),
+    ],
+    losses.BinaryCrossEntropy: [
+        (F.binary_cross_entropy, [probabilities(3, 4), probabilities(3, 4)]),  # the target's gradient too
+        (lambda p, t: F.binary_cross_entropy(p, t, weight=Tensor(weights4), reduction="sum"),
+         [probabilities(3, 4), probabilities(3, 4)]),
+        (lambda p, t: F.binary_cross_entropy(p, t, reduction="none"), [probabilities(2, 3), probabilities(2, 3)]),
+    ],
+    losses.BinaryCrossEntropyWithLogits: [
+        (F.binary_cross_entropy_with_logits, [randn(3, 4), probabilities(3, 4)]),
+        (lambda x, t: F.binary_cross_entropy_with_logits(x, t, pos_weight=Tensor(weights4), reduction="sum"),
+         [randn(3, 4), probabilities(3, 4)]),
+        (lambda x, t: F.binary_cross_entropy_with_logits(x, t, weight=Tensor(weights31), reduction="none"),
+         [randn(3, 4), probabilities(3, 4)]),
+    ],
+    losses.SmoothL1Loss: [
+        (F.smooth_l1_loss, smooth_l1_pair(3, 4)),
+        (lambda a, b: F.smooth_l1_loss(a, b, reduction="sum", beta=0.5), smooth_l1_pair(3, 4)),
+        (lambda a, b: F.smooth_l1_loss(a, b, reduction="none", beta=0.0), smooth_l1_pair(2, 3)),  # beta 0: L1
+    ],
+    indexing.Gather: [
+        (lambda a: a.gather(1, gather_index), [randn(3, 4)]),
+        (lambda a: minidl.gather(a, 0, np.array([[1, 0, 1, 1]])), [randn(3, 4)]),
+    ],
+    indexing.Scatter: [
+        (lambda a, s: a.scatter(0, scatter_index, s), [randn(3, 5), randn(2, 5)]),  # src larger than index
+        (lambda a: a.scatter(1, gather_index, 0.5), [randn(3, 4)]),  # a number written
+        (lambda a, s: a.scatter_add(1, gather_index, s), [randn(3, 4), randn(3, 2)]),  # repeats add up
     ],
     F.Linear: [
         (F.linear, [randn(5, 4), randn(3, 4), randn(3)]),

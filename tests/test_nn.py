@@ -139,7 +139,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
 def test_sequential_repr_lists_layers():
     text = repr(mlp())
-    assert "(0): Linear(in_features=4, out_features=8, bias=True)" in text and "(2): Dropout(p=0.5)" in text
+    assert "(0): Linear(in_features=4, out_features=8, bias=True)" in text and "(2): Dropout(p=0.5, inplace=False)" in text
 
 
 # --- load_model: a model rebuilt from its file alone ------------------------------------------------------

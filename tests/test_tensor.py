@@ -118,7 +118,7 @@ def test_backward_of_a_non_scalar_needs_a_gradient():
         (x * 2).backward()
     (x * 2).backward(np.ones((2, 2)))
     np.testing.assert_allclose(x.grad, 2 * np.ones((2, 2)))
-    with pytest.raises(ValueError, match=r"grad has shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"gradient has shape \(3,\)"):
         (x * 2).backward(np.ones(3))
 
 

@@ -320,6 +320,7 @@ class Conv2d(Function):
 
     The backward saves only what it needs: x only when W needs a gradient, W only when x needs one.
     """
+    torch_name = "ConvolutionBackward0"
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), activation=None):
         check_conv2d(x, weight, bias, stride, padding, activation)

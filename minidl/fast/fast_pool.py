@@ -62,6 +62,7 @@ class MaxPool2d(Function):
     Images and channels are independent, so both passes run on blocks of them split over the cores
     (``_split``).
     """
+    torch_name = "MaxPool2DWithIndicesBackward0"
 
     def forward(self, x, kernel_size, stride=None):
         (kh, kw), (sh, sw), (Ho, Wo) = pool_geometry(x, kernel_size, stride, "max_pool2d")
@@ -128,6 +129,7 @@ class AvgPool2d(Function):
     Forward separably (sum over each window's columns, then over its rows, then divide); the backward is the
     same in reverse: spread g / (kh·kw) over the rows, then over the columns.
     """
+    torch_name = "AvgPool2DBackward0"
 
     def forward(self, x, kernel_size, stride=None):
         (kh, kw), (sh, sw), (Ho, Wo) = pool_geometry(x, kernel_size, stride, "avg_pool2d")

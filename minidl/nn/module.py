@@ -17,6 +17,9 @@ class Parameter(Tensor):
     def __init__(self, data, requires_grad=True, name=None):
         super().__init__(data, requires_grad=requires_grad, name=name)
 
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
 
 class Module:
     """Base class of layers and models. Subclasses set parameters/sub-modules in ``__init__`` and define
@@ -31,18 +34,31 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # --- traversal ---------------------------------------------------------------------------------
+    # As in PyTorch, a module or parameter reachable twice (a layer used twice) is listed once, under
+    # the first name; a Sequential's children are named "0", "1", ...
+    def _modules(self):
+        """(attribute name, module) for every attribute holding a module, repeats included."""
+        return [(name, value) for name, value in vars(self).items() if isinstance(value, Module)]
+
     def named_children(self):
-        for name, value in vars(self).items():
-            if isinstance(value, Module):
+        seen = set()
+        for name, value in self._modules():
+            if id(value) not in seen:
+                seen.add(id(value))
                 yield name, value
 
     def children(self):
         return (m for _, m in self.named_children())
 
-    def named_modules(self, prefix=""):
+    def named_modules(self, prefix="", _seen=None):
+        """("", self) first, then every module inside, by dotted name ("linear_relu_stack.0")."""
+        seen = set() if _seen is None else _seen
+        if id(self) in seen:
+            return
+        seen.add(id(self))
         yield prefix, self
         for name, child in self.named_children():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name, seen)
 
     def modules(self):
         return (m for _, m in self.named_modules())
@@ -113,7 +129,7 @@ class Module:
         for name, p in params.items():
             value = np.asarray(state[name])
             if value.shape != p.shape:
-                raise ValueError(f"{source}: parameter '{name}' has shape {value.shape}, the model expects {p.shape}")
+                raise ValueError(f"{source}: parameter '{name}' has shape {value.shape}, the model expects {p.data.shape}")
         for name, p in params.items():  # only after every check passed: never leave a half-loaded model
             p.data[...] = state[name]
         return self
@@ -151,11 +167,14 @@ class Module:
                            f"nn.load_model({str(path)!r}) rebuilds it") from None
 
     def __repr__(self):
-        lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        """PyTorch's layout: ``Linear(in_features=784, ...)`` for a layer, and for a container one line per
+        child, ``(name): repr(child)``, nested children indented two more spaces."""
         extra = self.extra_repr()
-        if not lines:
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules()]
+        if not children and "\n" not in extra:
             return f"{type(self).__name__}({extra})"
-        return f"{type(self).__name__}({extra}\n" + "\n".join(lines) + "\n)"
+        lines = (extra.split("\n") if extra else []) + children
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
     def extra_repr(self):
         return ""

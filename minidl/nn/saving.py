@@ -35,7 +35,7 @@ def layer_classes():
     from . import conv, layers
 
     classes = (layers.Linear, layers.ReLU, layers.Sigmoid, layers.Tanh, layers.Flatten, layers.Dropout,
-               layers.Sequential, conv.Conv2d, conv.MaxPool2d, conv.AvgPool2d)
+               layers.Softmax, layers.LogSoftmax, layers.Sequential, conv.Conv2d, conv.MaxPool2d, conv.AvgPool2d)
     return {cls.__name__: cls for cls in classes}
 
 

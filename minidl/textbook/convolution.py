@@ -126,6 +126,7 @@ class Conv2d(Function):
     layers use it): y = max(W @ cols + b, 0), and the backward first multiplies g by [y > 0], ReLU's
     backward (a pre-activation of exactly 0 gets gradient 0, as in ``F.relu``).
     """
+    torch_name = "ConvolutionBackward0"
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), activation=None):
         Ho, Wo = check_conv2d(x, weight, bias, stride, padding, activation)

@@ -43,6 +43,7 @@ class MaxPool2d(Function):
     (a sum because overlapping windows can share a winner). With ties, one element wins: the first in
     row-major order of the window (``argmax`` returns the first), as in PyTorch and ``minidl.fast``.
     """
+    torch_name = "MaxPool2DWithIndicesBackward0"
 
     def forward(self, x, kernel_size, stride=None):
         geometry = pool_geometry(x, kernel_size, stride, "max_pool2d")
@@ -72,6 +73,7 @@ class AvgPool2d(Function):
 
         dL/dx[p] = Σ over the windows that contain p of g[window] / (kh·kw)
     """
+    torch_name = "AvgPool2DBackward0"
 
     def forward(self, x, kernel_size, stride=None):
         geometry = pool_geometry(x, kernel_size, stride, "avg_pool2d")
