@@ -95,6 +95,13 @@ class TensorMethods:
     def long(self):
         return self.to(np.int64)
 
+    def type(self, dtype=None):
+        """``x.type(minidl.float)`` is ``x.to(minidl.float)``; ``x.type()`` names the type as PyTorch does
+        (``'torch.FloatTensor'``)."""
+        if dtype is None:
+            return f"torch.{_TYPE_NAMES.get(self.dtype, str(self.dtype))}Tensor"
+        return self.to(dtype)
+
     # --- arithmetic: ops.py ----------------------------------------------------------------------------
     def __add__(self, other):
         return ops.Add.apply(self, other)
@@ -137,8 +144,16 @@ class TensorMethods:
 
     add, sub, mul, div, pow, matmul, neg = __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__, __neg__
 
-    # comparisons give bool tensors, outside the graph (== and != stay Python's identity tests, so that
-    # `tensor in list` keeps working)
+    # comparisons give bool tensors, outside the graph. == and != compare element by element, as in
+    # PyTorch; hashing stays by identity, so tensors still work as dict keys and in sets.
+    def __eq__(self, other):
+        return _compare(self, other, np.equal)
+
+    def __ne__(self, other):
+        return _compare(self, other, np.not_equal)
+
+    __hash__ = object.__hash__
+
     def __lt__(self, other):
         return type(self)(self.data < _array(other))
 
@@ -329,4 +344,17 @@ class TensorMethods:
 
 def _array(x):
     return x.data if isinstance(x, TensorMethods) else x
+
+
+def _compare(tensor, other, op):
+    from .autograd import Tensor
+
+    if other is None or not isinstance(other, (TensorMethods, np.ndarray, np.generic, int, float, bool, complex)):
+        return NotImplemented  # x == "text", x == None: Python's answer (False, True for !=)
+    return Tensor(op(tensor.data, _array(other)))
+
+
+_TYPE_NAMES = {np.dtype(np.float32): "Float", np.dtype(np.float64): "Double", np.dtype(np.float16): "Half",
+               np.dtype(np.int64): "Long", np.dtype(np.int32): "Int", np.dtype(np.int16): "Short",
+               np.dtype(np.int8): "Char", np.dtype(np.uint8): "Byte", np.dtype(np.bool_): "Bool"}
 
