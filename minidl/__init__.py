@@ -21,6 +21,7 @@ from .dtypes import (accelerator, bool, cuda, device, double, float, float16, fl
 from .gradcheck import GradcheckError, gradcheck
 from .kernels import use_kernels
 from .random import manual_seed
+from .serialization import load, save
 from .tensor_functions import (abs, add, argmax, argmin, cat, clamp, cos, div, exp, flatten, log, matmul, max, mean,
                                min, mm, mul, numel, permute, pow, relu, reshape, sigmoid, sin, sqrt, squeeze, stack,
                                sub, sum, tanh, transpose, unsqueeze)
