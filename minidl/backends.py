@@ -10,7 +10,7 @@ from .dtypes import _NoAccelerator
 class _Backend(_NoAccelerator):
     """An accelerator back end minidl does not have; its switches may be set, they change nothing."""
 
-    is_built = _NoAccelerator.is_available
+    is_built = staticmethod(_NoAccelerator.is_available)
 
     def __init__(self):
         self.enabled, self.benchmark, self.deterministic = False, False, False

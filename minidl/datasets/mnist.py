@@ -8,7 +8,8 @@ they get their real names. The IDX reading and checks are Fashion-MNIST's (``fas
 import hashlib
 from pathlib import Path
 
-from ..fileio import DownloadError, download
+from ..fileio import DownloadError
+from ..fileio import download as fetch
 from . import fashion_mnist as fm
 
 # MD5 of the gzipped files as published (the original site and its mirror serve the same bytes).
@@ -34,8 +35,8 @@ def load_mnist(split, folder, *, download=False, mirrors=None):
         for i, name in enumerate(names):
             if paths[i] is None:
                 dest = folder / (name + ".gz")
-                paths[i] = download([base.rstrip("/") + "/" + name + ".gz" for base in bases], dest,
-                                    verify=_md5_checker(name), desc=dest.name)
+                paths[i] = fetch([base.rstrip("/") + "/" + name + ".gz" for base in bases], dest,
+                                 verify=_md5_checker(name), desc=dest.name)
     return fm._load_pair(*paths)
 
 
