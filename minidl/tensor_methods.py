@@ -51,6 +51,13 @@ class TensorMethods:
     def numpy(self):
         return self.data
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)`` is ``t.data`` (no copy): NumPy, matplotlib's ``imshow``, and the rest read
+        tensors as arrays."""
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
     def item(self):
         return self.data.item()
 
