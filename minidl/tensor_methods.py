@@ -73,12 +73,7 @@ class TensorMethods:
     def to(self, *args, dtype=None, device=None):
         """``to("cpu")``, ``to(minidl.float64)``, ``to(device, dtype)``: a device is checked (CPU only), a
         new dtype makes a copy, as in PyTorch (recorded, so gradients flow back)."""
-        for a in args:
-            if isinstance(a, (str, dtypes.device)):
-                device = a
-            else:
-                dtype = a
-        dtypes.check_device(device)
+        dtype, device = dtypes.to_arguments(args, dtype, device)
         if dtype is None or np.dtype(dtype) == self.dtype:
             return self
         return ops.Cast.apply(self, dtype=np.dtype(dtype))

@@ -86,12 +86,7 @@ class Module:
         them). Returns the module, as in PyTorch."""
         from .. import dtypes
 
-        for a in args:
-            if isinstance(a, (str, dtypes.device)):
-                device = a
-            else:
-                dtype = a
-        dtypes.check_device(device)
+        dtype, _ = dtypes.to_arguments(args, dtype, device)
         if dtype is not None:
             dtype = np.dtype(dtype)
             if dtype.kind != "f":
