@@ -67,6 +67,16 @@ class TensorMethods:
     def __float__(self):
         return float(self.data)
 
+    def __int__(self):
+        return int(self.data)
+
+    def __index__(self):
+        """A one-element integer tensor indexes a list (``classes[pred.argmax(0)]``), as in PyTorch."""
+        if self.data.size != 1 or self.data.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, got a "
+                            f"{self.data.dtype} tensor of shape {self.shape}")
+        return int(self.data.item())
+
     device = property(lambda self: dtypes.device("cpu"))
     is_cuda = False
 

@@ -373,6 +373,11 @@ def test_elementwise_equality_and_type():
     assert a.type() == "torch.LongTensor" and minidl.ones(1).type() == "torch.FloatTensor"
     assert (a == "x") is False and (a != None) is True  # noqa: E711
     assert a in [b, a] and len({a, b}) == 2  # hashing stays by identity
+    assert ["x", "y", "z"][minidl.tensor([0.1, 5.0, 0.2]).argmax(0)] == "y" and int(minidl.tensor(3.7)) == 3
+    with pytest.raises(TypeError, match="integer tensors of a single element"):
+        [1, 2][minidl.tensor([1, 0])]
+    with pytest.raises(TypeError, match="float32 tensor of shape"):
+        [1, 2][minidl.tensor(1.0)]
 
 
 # --------------------------------------------------------------------------------------------- as_torch
