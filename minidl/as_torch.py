@@ -6,6 +6,10 @@
 table ``MODULES``): ``torch.nn`` is ``minidl.nn``, ``torch.utils.data`` is ``minidl.utils.data``,
 ``torchvision`` is ``minidl.vision``, and so on, so a learner can step from PyTorch tutorial code into
 minidl's forward and backward. docs/pytorch.md lists what is there and what differs.
+
+The run uses NumPy's BLAS on one thread, as minidl's own training examples do (``minidl.fast.parallel``):
+a PyTorch program's matrix products are a training loop's small ones, which a second BLAS thread slows
+down (it spins waiting for the next product); the count is restored afterwards.
 """
 import importlib
 import runpy
@@ -39,10 +43,12 @@ def resolve(path):
 def run(path, argv=()):
     """Run the file at ``path`` as ``__main__`` with ``import torch`` pointing at minidl; the module table
     is restored afterwards. Returns the program's globals."""
+    from .fast.parallel import blas_threads
+
     saved = {name: sys.modules.get(name) for name in MODULES}
     sys.modules.update({name: resolve(target) for name, target in MODULES.items()})
     try:
-        with mock.patch.object(sys, "argv", [str(path), *argv]):
+        with mock.patch.object(sys, "argv", [str(path), *argv]), blas_threads(1):
             return runpy.run_path(str(path), run_name="__main__")
     finally:  # only these entries: modules the program imported stay imported
         for name, module in saved.items():

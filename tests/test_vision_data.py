@@ -394,10 +394,18 @@ def test_as_torch_maps_the_course_modules(tmp_path):
         "assert torch is minidl and torch.utils.data.DataLoader is minidl.data.DataLoader\n"
         "assert datasets.FashionMNIST is minidl.vision.datasets.FashionMNIST\n"
         "assert not torch.backends.mps.is_available() and torch.accelerator.current_accelerator() is None\n"
+        "from minidl.fast import blas\n"
+        "threads = blas.thread_functions() and blas.thread_functions()[0]()\n"
         "result = 'ok'\n")
     from minidl import as_torch
+    from minidl.fast import blas
 
-    assert as_torch.run(program)["result"] == "ok"
+    api = blas.thread_functions()
+    before = api[0]() if api else None
+    ran = as_torch.run(program)
+    assert ran["result"] == "ok"
+    if api:  # the run's BLAS is single-threaded (small products), and the count comes back afterwards
+        assert ran["threads"] == 1 and api[0]() == before
     assert "torchvision" not in sys.modules or sys.modules["torchvision"] is not minidl.vision
 
 
