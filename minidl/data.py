@@ -257,6 +257,9 @@ def _check_same_length(arrays, what):
                          f"got shapes {', '.join(map(str, shapes))}")
 
 
+__all__ = ["ConcatDataset", "DataLoader", "Dataset", "Subset", "TensorDataset", "default_collate", "random_split"]
+
+
 def _rng(generator):
     from . import random
 
