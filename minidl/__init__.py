@@ -24,6 +24,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .kernels import use_kernels
 from .random import manual_seed
 from .printing import Size
+from .serialization import load, save
 from .tensor_functions import (abs, add, argmax, argmin, cat, clamp, cos, div, exp, flatten, gather, log, matmul, max,
                                log_softmax, mean, min, mm, mul, numel, permute, pow, relu, reshape, scatter,
                                scatter_add, sigmoid, sin, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose,

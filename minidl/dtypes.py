@@ -40,11 +40,26 @@ class device:
         return f"device(type='{self.type}')" if self.index is None else f"device(type='{self.type}', index={self.index})"
 
 
+device_type = device
+
+
 def check_device(d):
     """Accept None, "cpu" and ``device("cpu")``; anything else is a device minidl does not have."""
     if d is None or str(d).split(":")[0] == "cpu":
         return
     raise RuntimeError(f"device {str(d)!r} is not available: minidl runs on the CPU only (use device='cpu')")
+
+
+def to_arguments(args, dtype=None, device=None):
+    """(dtype, device) of a PyTorch ``.to(...)`` call: ``to("cpu")``, ``to(float64)``, ``to(device, dtype)``,
+    keywords or positions; the device is checked (CPU only)."""
+    for a in args:
+        if isinstance(a, (str, device_type)):
+            device = a
+        else:
+            dtype = a
+    check_device(device)
+    return dtype, device
 
 
 def set_default_device(d):

@@ -56,6 +56,13 @@ class TensorMethods:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self.data
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)`` is ``t.data`` (no copy): NumPy, matplotlib's ``imshow``, and the rest read
+        tensors as arrays."""
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
     def item(self):
         return self.data.item()
 
@@ -65,18 +72,23 @@ class TensorMethods:
     def __float__(self):
         return float(self.data)
 
+    def __int__(self):
+        return int(self.data)
+
+    def __index__(self):
+        """A one-element integer tensor indexes a list (``classes[pred.argmax(0)]``), as in PyTorch."""
+        if self.data.size != 1 or self.data.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, got a "
+                            f"{self.data.dtype} tensor of shape {self.shape}")
+        return int(self.data.item())
+
     device = property(lambda self: dtypes.device("cpu"))
     is_cuda = False
 
     def to(self, *args, dtype=None, device=None):
         """``to("cpu")``, ``to(minidl.float64)``, ``to(device, dtype)``: a device is checked (CPU only), a
         new dtype makes a copy, as in PyTorch (recorded, so gradients flow back)."""
-        for a in args:
-            if isinstance(a, (str, dtypes.device)):
-                device = a
-            else:
-                dtype = a
-        dtypes.check_device(device)
+        dtype, device = dtypes.to_arguments(args, dtype, device)
         if dtype is None or np.dtype(dtype) == self.dtype:
             return self
         return ops.Cast.apply(self, dtype=np.dtype(dtype))
@@ -99,6 +111,13 @@ class TensorMethods:
 
     def long(self):
         return self.to(np.int64)
+
+    def type(self, dtype=None):
+        """``x.type(minidl.float)`` is ``x.to(minidl.float)``; ``x.type()`` names the type as PyTorch does
+        (``'torch.FloatTensor'``)."""
+        if dtype is None:
+            return f"torch.{_TYPE_NAMES.get(self.dtype, str(self.dtype))}Tensor"
+        return self.to(dtype)
 
     # --- arithmetic: ops.py ----------------------------------------------------------------------------
     def __add__(self, other):
@@ -142,8 +161,16 @@ class TensorMethods:
 
     add, sub, mul, div, pow, matmul, neg = __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__, __neg__
 
-    # comparisons give bool tensors, outside the graph (== and != stay Python's identity tests, so that
-    # `tensor in list` keeps working)
+    # comparisons give bool tensors, outside the graph. == and != compare element by element, as in
+    # PyTorch; hashing stays by identity, so tensors still work as dict keys and in sets.
+    def __eq__(self, other):
+        return _compare(self, other, np.equal)
+
+    def __ne__(self, other):
+        return _compare(self, other, np.not_equal)
+
+    __hash__ = object.__hash__
+
     def __lt__(self, other):
         return type(self)(self.data < _array(other))
 
@@ -377,4 +404,17 @@ def _check_matrices(a, b):
 
 def _array(x):
     return x.data if isinstance(x, TensorMethods) else x
+
+
+def _compare(tensor, other, op):
+    from .autograd import Tensor
+
+    if other is None or not isinstance(other, (TensorMethods, np.ndarray, np.generic, int, float, bool, complex)):
+        return NotImplemented  # x == "text", x == None: Python's answer (False, True for !=)
+    return Tensor(op(tensor.data, _array(other)))
+
+
+_TYPE_NAMES = {np.dtype(np.float32): "Float", np.dtype(np.float64): "Double", np.dtype(np.float16): "Half",
+               np.dtype(np.int64): "Long", np.dtype(np.int32): "Int", np.dtype(np.int16): "Short",
+               np.dtype(np.int8): "Char", np.dtype(np.uint8): "Byte", np.dtype(np.bool_): "Bool"}
 

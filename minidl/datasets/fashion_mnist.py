@@ -147,7 +147,7 @@ def load_fashion_mnist(split="train", root=None, *, download=True, mirrors=None)
             raise FileNotFoundError(
                 f"Fashion-MNIST {split} files {FILES[split]} not found in any of:\n{searched}\n{OFFLINE_HINT}"
             )
-        paths = _download(split, MIRRORS if mirrors is None else mirrors)
+        paths = download_files(split, MIRRORS if mirrors is None else mirrors)
     return _load_pair(*paths)
 
 
@@ -174,9 +174,10 @@ def _load_pair(images_path, labels_path):
     return images, labels.astype(np.int64)
 
 
-def _download(split, mirrors):
-    """Download the missing files of ``split`` into the cache; return their paths (images, labels)."""
-    folder = cache_dir()
+def download_files(split, mirrors, folder=None):
+    """Download the missing files of ``split`` into ``folder`` (default: the cache); return their paths
+    (images, labels)."""
+    folder = cache_dir() if folder is None else Path(folder)
     paths = []
     for name in FILES[split]:
         existing = _locate(folder, name)  # e.g. images downloaded by an earlier, interrupted call

@@ -106,6 +106,40 @@ class Module:
             p.requires_grad = flag
         return self
 
+    # --- devices and dtypes ------------------------------------------------------------------------
+    def to(self, *args, dtype=None, device=None):
+        """``model.to(device)``, ``model.to(dtype)``, ``model.to(device, dtype)``: minidl runs on the CPU,
+        so a device is only checked ("cpu"; any other raises one line); a float dtype converts every
+        parameter in place (the Parameter objects stay the same, so an optimizer built before still holds
+        them). Returns the module, as in PyTorch."""
+        from .. import dtypes
+
+        dtype, _ = dtypes.to_arguments(args, dtype, device)
+        if dtype is not None:
+            dtype = np.dtype(dtype)
+            if dtype.kind != "f":
+                raise TypeError(f"{type(self).__name__}.to() only accepts floating point dtypes, got {dtype}")
+            for p in self.parameters():
+                if p.dtype != dtype:
+                    p.data = p.data.astype(dtype)
+                    p.grad = None if p.grad is None else p.grad.astype(dtype)
+        return self
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def half(self):
+        return self.to(np.float16)
+
     # --- weights in and out ------------------------------------------------------------------------
     def state_dict(self):
         """{dotted name: array} of every parameter (the arrays themselves, not copies), a shared one once."""
