@@ -10,7 +10,9 @@ except ``minidl.kernels``, which selects it (the default) or the textbook kernel
 """
 from .fast_conv import conv2d
 from .fast_gram import gram_matrix
+from .fast_linear import linear
 from .fast_pool import avg_pool2d, max_pool2d
+from .fast_relu import relu
 from .memory import keep_freed_memory
 
-__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "gram_matrix", "keep_freed_memory"]
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "gram_matrix", "linear", "relu", "keep_freed_memory"]

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..textbook.pooling import pool_geometry
-from . import parallel
+from . import memory, parallel
 
 
 def _rows(a, i, stride, count):
@@ -65,10 +65,10 @@ class MaxPool2d(Function):
 
     def forward(self, x, kernel_size, stride=None):
         (kh, kw), (sh, sw), (Ho, Wo) = pool_geometry(x, kernel_size, stride, "max_pool2d")
-        y = np.empty((*x.shape[:2], Ho, Wo), dtype=x.dtype)
+        y = memory.empty((*x.shape[:2], Ho, Wo), x.dtype)
         keep_index = self.needs_input_grad[0]
         index_type = np.min_scalar_type(kh * kw - 1)
-        index = np.empty(y.shape, dtype=index_type) if keep_index else None
+        index = memory.empty(y.shape, index_type) if keep_index else None
 
         def part(block):
             xc, yc = x[block], y[block]
