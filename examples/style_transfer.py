@@ -35,7 +35,6 @@ import numpy as np
 import minidl
 from minidl import checkpoint
 from minidl import image as imageio
-from minidl.fast.memory import keep_freed_memory
 from minidl.fileio import write_json
 from minidl.plots import save_figure
 from minidl.progress import ProgressBar
@@ -418,9 +417,6 @@ def _terminate(signum, frame):
 
 def main(argv=None):
     args = parse_args(argv)
-    # every step allocates the same big feature maps again: keep freed memory in the process, so that
-    # they do not page-fault afresh each time (minidl/fast/memory.py)
-    keep_freed_memory()
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         run(args)
