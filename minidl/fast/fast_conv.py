@@ -40,7 +40,7 @@ CHUNK_BYTES = 16 * 2**20
 
 #: Upper bound, in bytes, for all the buffers of a chunk of several whole images (its columns, and the
 #: product that is then moved into the NCHW output): L2-sized, much smaller than ``CHUNK_BYTES``, because a
-#: few 14×14 or 28×28 images already make GEMMs of thousands of columns (docs/performance_cnn.md).
+#: few 14×14 or 28×28 images already make GEMMs of thousands of columns (docs/performance.md).
 BATCH_CHUNK_BYTES = 2 * 2**20
 
 #: The backward of a stride-1 convolution goes through the rotated kernel (dL/dx as a convolution of dL/dy,

@@ -54,7 +54,7 @@ class MaxPool2d(Function):
 
     (if x_0 is a maximum the product is 0; if not, it is 1 + the same for the offsets after it), computed
     from the inside out: one comparison, one addition and one multiplication per offset, in bytes
-    (arithmetic rather than ``np.where``: it measured faster; docs/performance_cnn.md).
+    (arithmetic rather than ``np.where``: it measured faster; docs/performance.md).
 
     Backward: for each offset (i, j), the window elements at that offset are the strided view
     dx[..., i::sh, j::sw]; it receives g where index == i·kw + j.

@@ -6,9 +6,8 @@ with ``munmap`` when freed, so the next step's array gets fresh pages, each cost
 first write: expensive on virtual machines (numbers in ``docs/performance.md``).
 
 ``keep_freed_memory`` sets two of ``malloc``'s parameters (``mallopt``): every allocation comes from the
-heap, and freed memory stays there for the next allocation. It is an explicit call, never made by importing
-minidl (it changes the whole process): the style-transfer example and the benchmarks make it, on Linux with
-glibc; elsewhere it does nothing. The cost: the process keeps the memory of its peak once it has reached it.
+heap, and freed memory stays there for the next allocation. It is an opt-in for a whole program, never
+made by minidl itself (it changes the whole process), on Linux with glibc; elsewhere it does nothing. The cost: the process keeps the memory of its peak once it has reached it.
 ``MINIDL_KEEP_MEMORY=0`` in the environment turns it off.
 
 Inside minidl, with nothing to call, two things do the same for the arrays the kernels make:

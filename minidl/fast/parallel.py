@@ -10,8 +10,10 @@ cut into chunks, and each core takes whole chunks (copies and product alike), ea
 For the duration of a split, ``run`` sets BLAS to one thread and runs the tasks on ``WORKERS`` Python
 threads; NumPy releases the GIL inside copies, ufuncs and matmul, so the threads really do run at once.
 It must be all or nothing (a GEMM on BLAS's threads leaves them spinning, slowing any split that follows),
-so the fast kernels go through ``run``, ``each`` and ``matmul`` here, never through
-BLAS's threads while splitting is available. (Measurements: ``docs/performance.md``.)
+so the fast kernels go through ``run``, ``each`` and ``matmul`` here, never through BLAS's threads while
+splitting is available; work too small to split runs on the calling thread with BLAS on one thread for its
+duration (``one_blas_thread``). The count is restored when each call returns: nothing outside minidl's
+calls changes. (Measurements: ``docs/performance.md``.)
 
 NumPy has no function to set BLAS's thread count while running. ``blas_threads`` calls the
 ``openblas_set_num_threads`` of the OpenBLAS library that NumPy loaded (``blas.py`` finds it). If it is not
