@@ -85,15 +85,6 @@ def run(args, train_data, test_data, test_images):
           f"({n_params:,} parameters), adam lr={args.lr} × {args.lr_decay} per epoch, batch {args.batch_size}, "
           f"{args.epochs} epochs, seed {args.seed}, {kernels.selected()} kernels")
     common.announce(EXPECTED_TIME, args.epochs, len(train_data[1]))
-    if kernels.selected() == "fast":
-        # a training step allocates the same arrays again and again, and the Linear layers' small products
-        # on BLAS's own threads would leave a thread spinning against the split convolutions
-        # (docs/performance_cnn.md): both settings for this process only, by explicit calls
-        from minidl.fast.memory import keep_freed_memory
-        from minidl.fast.parallel import single_threaded_blas
-
-        keep_freed_memory()
-        single_threaded_blas()
     start = time.perf_counter()
     try:
         history, probs = fit(model, train_data, test_data, epochs=args.epochs, batch_size=args.batch_size,

@@ -34,7 +34,6 @@ import numpy as np
 import minidl
 from minidl import checkpoint, kernels
 from minidl import image as imageio
-from minidl.fast.memory import keep_freed_memory
 from minidl.fileio import write_json
 from minidl.plots import save_figure
 from minidl.progress import ProgressBar
@@ -423,9 +422,6 @@ class RunInterrupted(Exception):
 
 def main(argv=None):
     args = parse_args(argv)
-    # every step allocates the same big feature maps again: keep freed memory in the process, so that
-    # they do not page-fault afresh each time (minidl/fast/memory.py)
-    keep_freed_memory()
     try:
         with sigterm_as_ctrl_c():  # `kill`, a batch system's time limit: handled like Ctrl-C
             run(args)

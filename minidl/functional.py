@@ -3,7 +3,8 @@
 Each op is a ``Function`` (forward and backward side by side, backward math in the docstring) plus a
 lowercase function that applies it, as in ``torch.nn.functional``. Notation: y the output, g = dL/dy.
 ``conv2d``, ``max_pool2d`` and ``avg_pool2d`` run on the kernel set selected by ``minidl.use_kernels``:
-the plain ones of ``minidl/textbook/`` (read those) or the engineered ones of ``minidl/fast/`` (the default).
+the plain ones of ``minidl/textbook/`` (read those) or the engineered ones of ``minidl/fast/`` (the default);
+so do ``relu`` and ``linear``, whose plain versions are the Functions in this file.
 """
 import numpy as np
 
@@ -181,7 +182,8 @@ class Dropout(Function):
 
 
 def relu(x):
-    return ReLU.apply(x)
+    """max(x, 0): ``ReLU`` above, or the fast kernel set's twin (the same numbers; ``minidl.kernels``)."""
+    return kernels.op("relu", ReLU.apply)(x)
 
 
 def sigmoid(x):
@@ -245,7 +247,8 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
 
 
 def linear(x, weight, bias=None):
-    return Linear.apply(x, weight, bias)
+    """x Wᵀ + b: ``Linear`` above, or the fast kernel set's twin (the same numbers; ``minidl.kernels``)."""
+    return kernels.op("linear", Linear.apply)(x, weight, bias)
 
 
 def dropout(x, p=0.5, training=True):

@@ -12,6 +12,9 @@ selected set:
 
 or ``MINIDL_KERNELS=textbook python examples/fashion_cnn.py`` to run a program unchanged on the textbook
 kernels (so a debugger steps through the very code you read). The default is "fast".
+
+``F.relu`` and ``F.linear`` (so ``nn.ReLU`` and ``nn.Linear``) take the fast set's versions too, through
+``op``; the textbook set has none of its own for them: they are the Functions written in ``functional.py``.
 """
 import importlib
 import os
@@ -58,3 +61,9 @@ class use_kernels:
     def __exit__(self, *exc):
         global _selected
         _selected = self.previous
+
+
+def op(name, plain):
+    """The selected kernel set's function ``name`` (e.g. ``"relu"``), or ``plain`` when the set has none
+    (the textbook set, for the ops ``functional.py`` writes out itself)."""
+    return getattr(active(), name, plain)

@@ -13,7 +13,7 @@ import minidl
 from minidl import Function, Tensor, gradcheck
 from minidl import functional as F
 from minidl import fast, indexing, losses, ops, style, textbook
-from minidl.fast import fast_conv, fast_gram, fast_pool
+from minidl.fast import fast_conv, fast_gram, fast_linear, fast_pool, fast_relu
 from minidl.textbook import convolution as tb_conv
 from minidl.textbook import gram as tb_gram
 from minidl.textbook import pooling as tb_pool
@@ -131,7 +131,7 @@ CASES = {
     ],
     # float64 -> 80-bit long double -> back: exact both ways, so finite differences stay meaningful
     ops.Cast: [(lambda a: a.to(np.longdouble), [randn(3)])],
-    F.ReLU: [(F.relu, [away_from_zero(3, 4)])],
+    F.ReLU: [(F.ReLU.apply, [away_from_zero(3, 4)])],
     F.Sigmoid: [(F.sigmoid, [randn(3, 4)])],
     F.Tanh: [(F.tanh, [randn(3, 4)])],
     F.Softmax: [(F.softmax, [randn(3, 4)]), (lambda a: F.softmax(a, dim=0), [randn(3, 4)])],
@@ -174,10 +174,17 @@ CASES = {
         (lambda a, s: a.scatter_add(1, gather_index, s), [randn(3, 4), randn(3, 2)]),  # repeats add up
     ],
     F.Linear: [
-        (F.linear, [randn(5, 4), randn(3, 4), randn(3)]),
-        (F.linear, [randn(2, 5, 4), randn(3, 4), randn(3)]),  # extra leading axis
-        (lambda x, w: F.linear(x, w), [randn(5, 4), randn(3, 4)]),  # no bias
+        (F.Linear.apply, [randn(5, 4), randn(3, 4), randn(3)]),
+        (F.Linear.apply, [randn(2, 5, 4), randn(3, 4), randn(3)]),  # extra leading axis
+        (lambda x, w: F.Linear.apply(x, w, None), [randn(5, 4), randn(3, 4)]),  # no bias
     ],
+    # F.linear and F.relu run the fast set's twins by default (minidl.kernels)
+    fast_linear.Linear: [
+        (F.linear, [randn(5, 4), randn(3, 4), randn(3)]),
+        (F.linear, [randn(2, 5, 4), randn(3, 4), randn(3)]),
+        (lambda x, w: fast_linear.linear(x, w), [randn(5, 4), randn(3, 4)]),
+    ],
+    fast_relu.ReLU: [(F.relu, [away_from_zero(3, 4)]), (fast_relu.relu, [away_from_zero(2, 3, 4, 5)])],
 }
 
 # Convolution, pooling and the style-transfer losses, in both kernel sets (more variants beside their own

@@ -112,14 +112,18 @@ def make(spec):
 
 @pytest.mark.parametrize("name", PAIRS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_matches_pytorch(name, dtype):
+@pytest.mark.parametrize("kernel_set", ["fast", "textbook"])
+def test_matches_pytorch(name, dtype, kernel_set):
+    import minidl
+
     ours, theirs, specs = PAIRS[name]
     arrays = [make(s).astype(dtype) for s in specs]
     xs = [Tensor(a.copy(), requires_grad=True) for a in arrays]
     ts = [torch.tensor(a, requires_grad=True) for a in arrays]
-    y, ty = ours(*xs), theirs(*ts)
-    g = rng.standard_normal(y.shape).astype(dtype)
-    y.backward(g)
+    with minidl.use_kernels(kernel_set):
+        y, ty = ours(*xs), theirs(*ts)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        y.backward(g)
     ty.backward(torch.from_numpy(g))
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
     assert y.dtype == dtype
@@ -150,8 +154,12 @@ def test_every_op_of_ops_and_functional_is_compared(monkeypatch):
         return original(cls, *args, **kwargs)
 
     monkeypatch.setattr(Function, "apply", classmethod(spy))
-    for ours, _, specs in PAIRS.values():
-        ours(*[Tensor(make(s), requires_grad=True) for s in specs])
+    import minidl
+
+    for kernel_set in ("fast", "textbook"):  # F.relu and F.linear run functional's own ops on the textbook set
+        with minidl.use_kernels(kernel_set):
+            for ours, _, specs in PAIRS.values():
+                ours(*[Tensor(make(s), requires_grad=True) for s in specs])
     # Dropout draws its mask from minidl's generator, so it cannot match torch's; its test compares the mask.
     expected = {c for c in all_functions() if c.__module__ in (ops.__name__, F.__name__, losses.__name__, indexing.__name__)} - {F.Dropout}
     assert not expected - used, f"ops without a PyTorch comparison: {sorted(c.__name__ for c in expected - used)}"

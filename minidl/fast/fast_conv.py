@@ -31,7 +31,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..textbook.convolution import check_conv2d, output_size, pair
-from . import blas, flat_conv, parallel
+from . import blas, flat_conv, memory, parallel
 from .memory import scratch
 
 #: Upper bound, in bytes, for the im2col buffer of one chunk (and for the matching buffer of the backward).
@@ -40,7 +40,7 @@ CHUNK_BYTES = 16 * 2**20
 
 #: Upper bound, in bytes, for all the buffers of a chunk of several whole images (its columns, and the
 #: product that is then moved into the NCHW output): L2-sized, much smaller than ``CHUNK_BYTES``, because a
-#: few 14×14 or 28×28 images already make GEMMs of thousands of columns (docs/performance_cnn.md).
+#: few 14×14 or 28×28 images already make GEMMs of thousands of columns (docs/performance.md).
 BATCH_CHUNK_BYTES = 2 * 2**20
 
 #: The backward of a stride-1 convolution goes through the rotated kernel (dL/dx as a convolution of dL/dy,
@@ -203,7 +203,7 @@ def _conv_forward(x, weight, stride, padding, bias=None, relu=False, with_column
     K = C * kh * kw
     wmat = np.ascontiguousarray(weight, dtype=dtype).reshape(O, K)  # OIHW is already (O, C·kh·kw) in memory
 
-    out = np.empty((N, O, Ho, Wo), dtype=dtype)
+    out = memory.empty((N, O, Ho, Wo), dtype)
 
     def work(n0, n1, r0, r1, buffer, worker):
         n, rows = n1 - n0, r1 - r0
@@ -259,7 +259,7 @@ def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
     Ho, Wo = Hp - kh + 1, Wp - kw + 1
     dtype = np.result_type(x.dtype, weight.dtype)
     # kw - 1 elements past the last row: the last window of the last tap ends there (in unused columns)
-    flat = np.zeros((N, C, Hp * Wp + kw - 1), dtype=dtype)
+    flat = memory.zeros((N, C, Hp * Wp + kw - 1), dtype)
     padded = flat[:, :, : Hp * Wp].reshape(N, C, Hp, Wp)
 
     def copy_in(c0, c1):
@@ -267,7 +267,7 @@ def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
 
     parallel.each(copy_in, C)
     taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1), dtype=dtype)  # (kh, kw, O, C): each tap (O, C)
-    out = np.empty((N, O, Ho, Wo), dtype=dtype)
+    out = memory.empty((N, O, Ho, Wo), dtype)
 
     def work(n0, n1, r0, r1, buffer, worker):
         columns = (r1 - r0) * Wp
@@ -324,6 +324,7 @@ class Conv2d(Function):
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), activation=None):
         check_conv2d(x, weight, bias, stride, padding, activation)
+        memory.owned_by(weight)  # the arrays kept for the next step live as long as the model
         kh, kw = weight.shape[2:]
         self.x_shape, self.kernel, self.stride, self.padding = x.shape, (kh, kw), stride, padding
         self.flat = flat_conv.suits(x.shape, weight.shape, stride, padding)  # 'same', a batch of small images
@@ -343,7 +344,7 @@ class Conv2d(Function):
             return flat_conv.backward(g, self.x, self.x_shape, self.weight, need_x, need_w,
                                       relu_output=self.y)
         if self.y is not None:  # the fused ReLU: dL/d(pre-activation) = g ⊙ [y > 0]
-            masked = np.empty_like(g)
+            masked = memory.empty(g.shape, g.dtype)
             parallel.each(lambda c0, c1: np.multiply(g[:, c0:c1], self.y[:, c0:c1] > 0, out=masked[:, c0:c1]),
                           g.shape[1])
             g = masked

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..autograd import Function
-from . import parallel
+from . import memory, parallel
 
 
 class Gram(Function):
@@ -41,7 +41,7 @@ class Gram(Function):
     def backward(self, g):
         # scale the small (C, C) factor, not the (C, M) product: one pass less over a feature-map-sized array
         s = (g + g.transpose(0, 2, 1)) / self.m
-        df = np.empty(self.f.shape, dtype=np.result_type(s, self.f))
+        df = memory.empty(self.f.shape, np.result_type(s, self.f))
         for si, f, out in zip(s, self.f, df):  # columns (positions) split over the cores
             parallel.each(lambda lo, hi: np.matmul(si, f[:, lo:hi], out=out[:, lo:hi]), self.m)
         return (df.reshape(self.shape),)

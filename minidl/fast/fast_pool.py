@@ -13,7 +13,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..textbook.pooling import pool_geometry
-from . import parallel
+from . import memory, parallel
 
 
 def _rows(a, i, stride, count):
@@ -54,7 +54,7 @@ class MaxPool2d(Function):
 
     (if x_0 is a maximum the product is 0; if not, it is 1 + the same for the offsets after it), computed
     from the inside out: one comparison, one addition and one multiplication per offset, in bytes
-    (arithmetic rather than ``np.where``: it measured faster; docs/performance_cnn.md).
+    (arithmetic rather than ``np.where``: it measured faster; docs/performance.md).
 
     Backward: for each offset (i, j), the window elements at that offset are the strided view
     dx[..., i::sh, j::sw]; it receives g where index == i·kw + j.
@@ -66,10 +66,10 @@ class MaxPool2d(Function):
 
     def forward(self, x, kernel_size, stride=None):
         (kh, kw), (sh, sw), (Ho, Wo) = pool_geometry(x, kernel_size, stride, "max_pool2d")
-        y = np.empty((*x.shape[:2], Ho, Wo), dtype=x.dtype)
+        y = memory.empty((*x.shape[:2], Ho, Wo), x.dtype)
         keep_index = self.needs_input_grad[0]
         index_type = np.min_scalar_type(kh * kw - 1)
-        index = np.empty(y.shape, dtype=index_type) if keep_index else None
+        index = memory.empty(y.shape, index_type) if keep_index else None
 
         def part(block):
             xc, yc = x[block], y[block]
