@@ -28,11 +28,13 @@ class Linear(Function):
 
         dL/dx = g W          dL/dW = gᵀ x (summed over all leading axes)          dL/db = Σ g
     """
+    torch_name = "AddmmBackward0"
 
     def forward(self, x, weight, bias=None):
         if x.shape[-1] != weight.shape[1]:
             raise ValueError(f"linear: input has {x.shape[-1]} features but weight {weight.shape} expects {weight.shape[1]}")
         memory.owned_by(weight)
+        self.torch_name = "ViewBackward0" if x.ndim != 2 else "AddmmBackward0" if bias is not None else "MmBackward0"
         self.x, self.weight = x, weight
         y = _matmul(x.reshape(-1, x.shape[-1]), weight.T)
         if bias is not None:

@@ -15,6 +15,7 @@ from . import memory
 
 class ReLU(Function):
     """y = max(x, 0).   dL/dx = g ⊙ [x > 0]  (the kink at 0 gets gradient 0, as in PyTorch)."""
+    torch_name = "ReluBackward0"
 
     def forward(self, x):
         y = memory.empty(x.shape, x.dtype)
