@@ -161,13 +161,15 @@ class Profiler:
         def label_linear(x, w, *rest, **options):
             return f"linear {w.shape[1]}→{w.shape[0]}"
 
-        for cls, label in ((fast_conv.Conv2d, label_conv), (fast_pool.MaxPool2d, label_shape("maxpool")),
+        for cls, label in ((fast_conv.FastConv2dFunction, label_conv),
+                           (fast_pool.FastMaxPool2dFunction, label_shape("maxpool")),
                            (F.ReLU, label_shape("relu")), (F.Linear, label_linear),
                            (F.CrossEntropy, label_shape("cross-entropy")), (ops.Reshape, label_shape("flatten"))):
             self.wrap_op(cls, label)
-        self.wrap(fast_conv.Conv2d, "_input_grad", "  input gradient (col2im)")
-        self.wrap(fast_conv.Conv2d, "_weight_grad", "  weight gradient")
-        self.wrap(fast_conv.Conv2d, "_grads_from_rotated_kernel", "  input (+weight) gradient, rotated kernel")
+        self.wrap(fast_conv.FastConv2dFunction, "_input_grad", "  input gradient (col2im)")
+        self.wrap(fast_conv.FastConv2dFunction, "_weight_grad", "  weight gradient")
+        self.wrap(fast_conv.FastConv2dFunction, "_grads_from_rotated_kernel",
+                  "  input (+weight) gradient, rotated kernel")
         self.wrap(optim.Adam, "step", "Adam step")
         self.wrap(optim.Adam, "zero_grad", "zero_grad")
         self.active = True

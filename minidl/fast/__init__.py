@@ -1,7 +1,7 @@
 """The engineered kernels: the same ops as ``minidl.textbook``, made fast.
 
 Behind this one door live the chunked im2col with its threads and BLAS calls (``fast_conv.py``), its
-flat layout for batches of small images (``flat_conv.py``, taken by ``fast_conv.Conv2d``), pooling
+flat layout for batches of small images (``flat_conv.py``, taken by ``fast_conv.FastConv2dFunction``), pooling
 and Gram matrices split over the cores (``fast_pool.py``, ``fast_gram.py``), the thread pool
 (``parallel.py``), direct calls into NumPy's OpenBLAS (``blas.py``) and the malloc setting
 (``memory.py``). Each op computes what its textbook twin computes, and the tests check that it does;

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import functional as F
-from ..textbook.convolution import ACTIVATIONS, pair
+from ..conv_geometry import ACTIVATIONS, pair
 from . import init
 from .module import Module, Parameter
 
