@@ -90,8 +90,7 @@ class Function:
         raise NotImplementedError
 
     def input_grads(self, g):
-        """dL/d(each input) from dL/dy = g, as arrays: this op's ``backward``, once the inputs it saved are
-        known to be unchanged since the forward."""
+        """dL/d(each input) from dL/dy = g, as arrays: ``backward``, once the inputs are known unchanged."""
         if self.ctx_style:
             return _ctx_style_backward(self, g)
         _check_unchanged(self)
@@ -176,12 +175,7 @@ def graph_order(output, constants=False):
         visited.add(id(t))
         stack.append((t, True))
         if t._ctx is not None:
-            if t._ctx.released:
-                raise GraphFreedError(
-                    "Trying to backward through the graph a second time: its saved arrays were freed by "
-                    "the first backward(). Call backward(retain_graph=True) the first time if you need to "
-                    "go through it again."
-                )
+            _check_not_freed(t._ctx)
             stack.extend((x, False) for x in reversed(t._ctx.inputs)  # reversed: the first argument pops first
                          if x is not None and (constants or x.requires_grad) and id(x) not in visited)
     return order
@@ -364,6 +358,16 @@ def _ctx_style_backward(fn, g):
         raise RuntimeError(f"{type(fn).__name__}.backward returned {len(grads)} gradients for {n} inputs "
                            "of forward: return one per input (None for non-tensors)")
     return [None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x) for x in grads]
+
+
+def _check_not_freed(fn):
+    """Refuse to walk a part of the graph whose saved arrays an earlier ``backward()`` freed."""
+    if fn.released:
+        raise GraphFreedError(
+            "Trying to backward through the graph a second time: its saved arrays were freed by "
+            "the first backward(). Call backward(retain_graph=True) the first time if you need to "
+            "go through it again."
+        )
 
 
 def _check_unchanged(fn):
