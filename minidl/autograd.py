@@ -23,6 +23,11 @@ import inspect
 
 import numpy as np
 
+# PyTorch's extras of a Function (save_for_backward, next_functions) and the refusals of a stale or freed
+# graph; AccumulateGrad and GraphFreedError are also imported for their users, as minidl.autograd.X
+from .pytorch_function import (AccumulateGrad, GraphFreedError, PyTorchFunctionAPI,  # noqa: F401
+                               check_not_freed, check_unchanged)
+
 _grad_enabled = True
 
 
@@ -41,7 +46,7 @@ def is_grad_enabled():
     return _grad_enabled
 
 
-class Function:
+class Function(PyTorchFunctionAPI):
     """One differentiable operation, written in either of two ways; ``apply`` runs both.
 
     minidl's ops (``ops.py``, ``functional.py``) use the array way: ``forward(self, *arrays, **options)``
@@ -52,8 +57,9 @@ class Function:
     PyTorch's way works too, as its tutorials write it: a ``@staticmethod forward(ctx, *args)`` receiving
     Tensors (run without recording), ``ctx.save_for_backward(t, ...)``, and a ``@staticmethod
     backward(ctx, grad_output)`` that reads ``ctx.saved_tensors`` and returns Tensors (run by
-    ``_ctx_style_forward`` and ``_ctx_style_backward``, at the end of this file). In both ways the context
-    is the Function object itself, which is also the output's ``grad_fn``.
+    ``_ctx_style_forward`` and ``_ctx_style_backward``, at the end of this file; the ctx methods are in
+    ``pytorch_function.py``). In both ways the context is the Function object itself, which is also the
+    output's ``grad_fn``.
     ``needs_input_grad[i]`` tells whether input ``i`` needs a gradient (all False under ``no_grad``), so a
     backward can skip work nobody asked for and a forward can skip saving what no backward will read.
     """
@@ -80,7 +86,7 @@ class Function:
         result = Tensor(out)
         if any(fn.needs_input_grad):  # remember how result was made: the graph that backward walks
             result.requires_grad, result._ctx, fn.inputs = True, fn, tensors
-            fn.input_versions = [None if t is None else t._version for t in tensors]  # see _check_unchanged
+            fn.input_versions = [None if t is None else t._version for t in tensors]  # see check_unchanged
         return result
 
     def forward(self, *arrays, **options):
@@ -93,28 +99,8 @@ class Function:
         """dL/d(each input) from dL/dy = g, as arrays: ``backward``, once the inputs are known unchanged."""
         if self.ctx_style:
             return _ctx_style_backward(self, g)
-        _check_unchanged(self)
+        check_unchanged(self)
         return self.backward(g)
-
-    def save_for_backward(self, *tensors):
-        self._saved = [(t, None if t is None else t._version) for t in tensors]
-
-    @property
-    def saved_tensors(self):
-        for t, version in self._saved:
-            if t is not None and t._version != version:
-                raise _modified_error(self, None)
-        return tuple(t for t, _ in self._saved)
-
-    @property
-    def next_functions(self):
-        """PyTorch's view of the graph: for each input, (the node its gradient goes to, 0). That node is
-        the input's ``grad_fn``, an ``AccumulateGrad`` for a leaf that requires grad, or None."""
-        if self.released:
-            raise GraphFreedError("next_functions: backward() has freed this part of the graph "
-                                  "(backward(retain_graph=True) keeps it)")
-        return tuple((None if t is None or not t.requires_grad else t.grad_fn or AccumulateGrad(t), 0)
-                     for t in self.inputs)
 
     def name(self):
         return f"{type(self).__name__}Backward"
@@ -130,29 +116,6 @@ class Function:
     @property
     def released(self):
         return getattr(self, "inputs", None) is None
-
-
-class AccumulateGrad:
-    """Where ``next_functions`` ends: the gradient is added to ``variable.grad`` (as named in PyTorch)."""
-
-    next_functions = ()
-
-    def __init__(self, variable):
-        self.variable = variable
-
-    def __repr__(self):
-        return "<AccumulateGrad>"
-
-
-def _modified_error(fn, i):
-    which = "a saved tensor" if i is None else f"input {i}"
-    return RuntimeError(f"one of the variables needed for gradient computation has been modified by an in-place "
-                        f"operation: {which} of {fn.name()} changed after the forward pass (its version counter "
-                        "moved on); compute a new tensor (y = y + 1) instead of changing it in place")
-
-
-class GraphFreedError(RuntimeError):
-    """The graph was freed by an earlier ``backward()`` and cannot be walked again."""
 
 
 def graph_order(output, constants=False):
@@ -175,7 +138,7 @@ def graph_order(output, constants=False):
         visited.add(id(t))
         stack.append((t, True))
         if t._ctx is not None:
-            _check_not_freed(t._ctx)
+            check_not_freed(t._ctx)
             stack.extend((x, False) for x in reversed(t._ctx.inputs)  # reversed: the first argument pops first
                          if x is not None and (constants or x.requires_grad) and id(x) not in visited)
     return order
@@ -287,7 +250,7 @@ class Tensor(TensorMethods):
                 fn.release()
 
 
-# --- the machinery around backprop: argument checks, PyTorch's second spelling, in-place checks -------------
+# --- the machinery around backprop: argument checks, PyTorch's second spelling ---------------------------
 def _initial_grad(t, grad):
     """dL/dt for ``t.backward(grad)``: 1 for a single-element t when grad is omitted, else grad, checked."""
     if not t.requires_grad:
@@ -358,21 +321,3 @@ def _ctx_style_backward(fn, g):
         raise RuntimeError(f"{type(fn).__name__}.backward returned {len(grads)} gradients for {n} inputs "
                            "of forward: return one per input (None for non-tensors)")
     return [None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x) for x in grads]
-
-
-def _check_not_freed(fn):
-    """Refuse to walk a part of the graph whose saved arrays an earlier ``backward()`` freed."""
-    if fn.released:
-        raise GraphFreedError(
-            "Trying to backward through the graph a second time: its saved arrays were freed by "
-            "the first backward(). Call backward(retain_graph=True) the first time if you need to "
-            "go through it again."
-        )
-
-
-def _check_unchanged(fn):
-    """Refuse a backward whose inputs were changed in place since the forward (their version counter moved
-    on): the arrays the forward saved no longer match them."""
-    for i, (t, version) in enumerate(zip(fn.inputs, fn.input_versions)):
-        if t is not None and t._version != version:
-            raise _modified_error(fn, i)
