@@ -3,8 +3,8 @@
 ``minidl.textbook`` holds the plain versions a student reads (im2col over the whole batch, one matrix
 product, col2im); ``minidl.fast`` holds engineered versions that compute the same numbers faster
 (chunks, threads, direct BLAS calls). ``F.conv2d``, ``F.max_pool2d``, ``F.avg_pool2d`` and
-``style.gram_matrix``, and everything built on them (``nn.Conv2d``, VGG19, style transfer), run on the
-selected set:
+``style.gram_matrix``, and everything built on them (``nn.Conv2d``, VGG19, style transfer), and Adam's
+step (``optim.Adam.update``) run on the selected set:
 
     minidl.use_kernels("textbook")          # from now on
     with minidl.use_kernels("textbook"):    # inside the block only

@@ -1,17 +1,17 @@
 """Optimizers: ``SGD`` (with momentum), ``Adam``, ``RMSprop`` and ``Adagrad``, with PyTorch's names and rules;
 and one learning-rate schedule, ``ExponentialLR``.
 
-Each ``step()`` updates the parameters' arrays in place. For SGD and Adam, the ones minidl's examples
-train with, the state (momentum buffers, Adam's moments) and one scratch array per parameter are allocated
-once, on the first step; after that a step allocates nothing parameter-sized, because for a small model
-the optimizer is a large share of the training time. RMSprop and Adagrad are written plainly.
+Each ``step()`` updates the parameters' arrays in place. The state (momentum buffers, Adam's moments) is
+allocated once, on the first step. For a small model the optimizer is a large share of the training time,
+so SGD works through one scratch array per parameter and Adam's step runs in place on the fast kernels
+(``minidl/fast/fast_adam.py``); Adam's code here, RMSprop and Adagrad are written plainly.
 """
 import inspect
 import math
 
 import numpy as np
 
-from . import conventions
+from . import conventions, kernels
 from .autograd import Tensor
 
 
@@ -137,9 +137,7 @@ class Adam(Optimizer):
 
     Without ``eps`` and ``eps_placement``, Adam follows the convention of ``minidl.set_defaults``: ε = 1e-7
     placed as Keras does ("keras", the default), or ε = 1e-8 placed as PyTorch does ("torch", which
-    ``python -m minidl.as_torch`` selects). No m̂ or v̂ array is made: the bias corrections
-    are folded into two scalars (for "torch", lr · m̂ / (√v̂ + ε) = (lr · c / (1 - β₁ᵗ)) · m / (√v + ε c),
-    c = √(1 - β₂ᵗ)).
+    ``python -m minidl.as_torch`` selects).
     """
 
     EPS_PLACEMENTS = ("keras", "torch")
@@ -160,26 +158,22 @@ class Adam(Optimizer):
         super().step()
 
     def init_state(self, p):
-        return {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data), "scratch": np.empty_like(p.data)}
+        return {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data)}
 
     def update(self, param, grad, state):
-        m, v, s = state["m"], state["v"], state["scratch"]
-        grad = self.decayed(grad, param)
-        b1, b2 = self.beta1, self.beta2
-        # m += (1 - β₁)(g - m)  is  β₁ m + (1 - β₁) g  with one scratch array
-        np.subtract(grad, m, out=s)
-        s *= 1 - b1
-        m += s
-        np.multiply(grad, grad, out=s)
-        s -= v
-        s *= 1 - b2
-        v += s
-        c = math.sqrt(1 - b2**self.t)
-        np.sqrt(v, out=s)
-        s += self.eps if self.eps_placement == "keras" else self.eps * c
-        np.divide(m, s, out=s)
-        s *= self.lr * c / (1 - b1**self.t)
-        param -= s
+        """One step, the formulas above line by line. The fast kernels (the default, ``minidl.use_kernels``)
+        compute the same numbers without temporary arrays: ``minidl/fast/fast_adam.py``."""
+        g = self.decayed(grad, param)
+        if kernels.selected() == "fast":
+            return kernels.active().adam_update(self, param, g, state)
+        b1, b2, t, m, v = self.beta1, self.beta2, self.t, state["m"], state["v"]
+        m[...] = b1 * m + (1 - b1) * g
+        v[...] = b2 * v + (1 - b2) * g * g
+        if self.eps_placement == "keras":
+            param -= self.lr * math.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + self.eps)
+        else:
+            m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+            param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 class RMSprop(Optimizer):

@@ -25,6 +25,14 @@ from .autograd import is_grad_enabled  # defined before autograd.py imports this
 _MinMax = namedtuple("_MinMax", "values indices")  # what x.max(dim) returns, as torch.return_types.max
 
 
+def _functional():
+    """minidl.functional, imported on first use: it needs ``Tensor``, which autograd.py defines only after
+    importing this file (the ops of ops.py have no such need: they need only ``Function``)."""
+    from . import functional
+
+    return functional
+
+
 def _pick_dim(dim, axis):
     return axis if dim is None else dim
 
@@ -207,29 +215,19 @@ class TensorMethods:
     clip = clamp
 
     def relu(self):
-        from . import functional  # functional.py needs Tensor, which needs this file: imported on first use
-
-        return functional.relu(self)
+        return _functional().relu(self)
 
     def sigmoid(self):
-        from . import functional
-
-        return functional.sigmoid(self)
+        return _functional().sigmoid(self)
 
     def tanh(self):
-        from . import functional
-
-        return functional.tanh(self)
+        return _functional().tanh(self)
 
     def softmax(self, dim):
-        from . import functional
-
-        return functional.softmax(self, dim)
+        return _functional().softmax(self, dim)
 
     def log_softmax(self, dim):
-        from . import functional
-
-        return functional.log_softmax(self, dim)
+        return _functional().log_softmax(self, dim)
 
     # --- reductions ----------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=False):

@@ -179,12 +179,12 @@ CASES = {
         (lambda x, w: F.Linear.apply(x, w, None), [randn(5, 4), randn(3, 4)]),  # no bias
     ],
     # F.linear and F.relu run the fast set's twins by default (minidl.kernels)
-    fast_linear.Linear: [
+    fast_linear.FastLinear: [
         (F.linear, [randn(5, 4), randn(3, 4), randn(3)]),
         (F.linear, [randn(2, 5, 4), randn(3, 4), randn(3)]),
         (lambda x, w: fast_linear.linear(x, w), [randn(5, 4), randn(3, 4)]),
     ],
-    fast_relu.ReLU: [(F.relu, [away_from_zero(3, 4)]), (fast_relu.relu, [away_from_zero(2, 3, 4, 5)])],
+    fast_relu.FastReLU: [(F.relu, [away_from_zero(3, 4)]), (fast_relu.relu, [away_from_zero(2, 3, 4, 5)])],
 }
 
 # Convolution, pooling and the style-transfer losses, in both kernel sets (more variants beside their own
@@ -213,17 +213,17 @@ def pool_case(pool, inputs, options):
 
 
 CASES.update({
-    fast_conv.Conv2d: [conv_case(fast.conv2d, *case) for case in CONV_CASES],
-    tb_conv.Conv2d: [conv_case(textbook.conv2d, *case) for case in CONV_CASES],
+    fast_conv.FastConv2dFunction: [conv_case(fast.conv2d, *case) for case in CONV_CASES],
+    tb_conv.Conv2dFunction: [conv_case(textbook.conv2d, *case) for case in CONV_CASES],
     tb_conv.Im2col: [
         (lambda x: tb_conv.Im2col.apply(x, kernel_size=(3, 2), stride=(1, 1), padding=(1, 1)), [randn(2, 2, 4, 3)]),
         (lambda x: tb_conv.Im2col.apply(x, kernel_size=(3, 3), stride=(2, 2), padding=(0, 0)), [randn(1, 2, 7, 6)]),
     ],
-    fast_pool.MaxPool2d: [pool_case(fast.max_pool2d, *case) for case in POOL_CASES],
-    tb_pool.MaxPool2d: [pool_case(textbook.max_pool2d, *case) for case in POOL_CASES],
-    fast_pool.AvgPool2d: [pool_case(fast.avg_pool2d, *case) for case in POOL_CASES],
-    tb_pool.AvgPool2d: [pool_case(textbook.avg_pool2d, *case) for case in POOL_CASES],
-    fast_gram.Gram: [(fast.gram_matrix, [randn(2, 3, 4, 5)])],
+    fast_pool.FastMaxPool2dFunction: [pool_case(fast.max_pool2d, *case) for case in POOL_CASES],
+    tb_pool.MaxPool2dFunction: [pool_case(textbook.max_pool2d, *case) for case in POOL_CASES],
+    fast_pool.FastAvgPool2dFunction: [pool_case(fast.avg_pool2d, *case) for case in POOL_CASES],
+    tb_pool.AvgPool2dFunction: [pool_case(textbook.avg_pool2d, *case) for case in POOL_CASES],
+    fast_gram.FastGram: [(fast.gram_matrix, [randn(2, 3, 4, 5)])],
     tb_gram.Gram: [(textbook.gram_matrix, [randn(2, 3, 4, 5)]), (textbook.gram_matrix, [randn(1, 4, 1, 3)])],
     style.TotalVariation: [(style.total_variation_loss, [distinct(1, 2, 4, 3)])],  # no ties: |d| has a kink at 0
 })

@@ -22,15 +22,15 @@ What differs, each for one reason:
 - the thin layers (``SHIFTED_CHANNELS``) run kh·kw GEMMs on shifted views instead of im2col
   (``_conv_forward_shifted``): fewer copies where the products are cheap;
 - stride-1 layers up to ``ROTATED_MAX_CHANNELS`` get dL/dx as a convolution with the rotated kernel and
-  dL/dW from the same columns (``Conv2d``): no col2im and no second im2col of x;
-- a stride-1 'same' convolution of a batch of small images goes to ``flat_conv.py`` instead (``Conv2d``):
+  dL/dW from the same columns (``FastConv2dFunction``): no col2im and no second im2col of x;
+- a stride-1 'same' convolution of a batch of small images goes to ``flat_conv.py`` instead (``FastConv2dFunction``):
   there im2col is one strided copy of a flat layout, whole images per inner loop, not window rows of 14
   or 28 floats.
 """
 import numpy as np
 
 from ..autograd import Function
-from ..textbook.convolution import check_conv2d, output_size, pair
+from ..conv_geometry import check_conv2d, output_size, pair
 from . import blas, flat_conv, memory, parallel
 from .memory import scratch
 
@@ -45,7 +45,7 @@ BATCH_CHUNK_BYTES = 2 * 2**20
 
 #: The backward of a stride-1 convolution goes through the rotated kernel (dL/dx as a convolution of dL/dy,
 #: dL/dW from the same columns) when its channels are at most this many, otherwise through col2im (see
-#: ``Conv2d``). Tests set it to 0 or a large number to force either path.
+#: ``FastConv2dFunction``). Tests set it to 0 or a large number to force either path.
 ROTATED_MAX_CHANNELS = 256
 
 #: A stride-1 convolution with at least ``SHIFTED_CHANNELS[0]`` input channels and at most
@@ -286,7 +286,7 @@ def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
     return out
 
 
-class Conv2d(Function):
+class FastConv2dFunction(Function):
     """y = conv2d(x, W) + b through im2col (see the module docstring for the lowering and its backward).
 
     For one chunk of output (images n0..n1, rows r0..r1), with cols its im2col matrix and g its gradient
@@ -466,9 +466,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, activation=None):
 
     ``stride`` and ``padding`` are an int or a (height, width) pair; padding adds zeros on both sides.
     Returns (N, O, H_out, W_out) with H_out = (H + 2·pad - kh) // stride + 1. ``activation="relu"`` returns
-    relu(conv2d(...)) computed in one op (see ``Conv2d``).
+    relu(conv2d(...)) computed in one op (see ``FastConv2dFunction``).
     """
-    return Conv2d.apply(x, weight, bias, stride=pair(stride, "stride"), padding=pair(padding, "padding"),
+    return FastConv2dFunction.apply(x, weight, bias, stride=pair(stride, "stride"), padding=pair(padding, "padding"),
                                 activation=activation)
 
 

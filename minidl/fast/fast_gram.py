@@ -6,7 +6,7 @@ from ..autograd import Function
 from . import memory, parallel
 
 
-class Gram(Function):
+class FastGram(Function):
     """G = F Fᵀ / M for feature maps (N, C, H, W) viewed as F (N, C, M), M = H·W positions: (N, C, C).
 
     G_ij = (1/M) Σ_p F_ip F_jp: how strongly channels i and j fire together, averaged over positions, so the
@@ -48,5 +48,5 @@ class Gram(Function):
 
 
 def gram_matrix(features):
-    """Gram matrices G = F Fᵀ / (H·W) of feature maps (N, C, H, W) -> (N, C, C). See ``Gram``."""
-    return Gram.apply(features)
+    """Gram matrices G = F Fᵀ / (H·W) of feature maps (N, C, H, W) -> (N, C, C). See ``FastGram``."""
+    return FastGram.apply(features)

@@ -23,7 +23,7 @@ def _matmul(a, b):
     return parallel.matmul(a, b, min_flops=SPLIT_FLOPS)
 
 
-class Linear(Function):
+class FastLinear(Function):
     """y = x Wᵀ + b for x (..., in), W (out, in), b (out,).
 
         dL/dx = g W          dL/dW = gᵀ x (summed over all leading axes)          dL/db = Σ g
@@ -51,5 +51,5 @@ class Linear(Function):
 
 
 def linear(x, weight, bias=None):
-    """y = x Wᵀ + b (see ``Linear``)."""
-    return Linear.apply(x, weight, bias)
+    """y = x Wᵀ + b (see ``FastLinear``)."""
+    return FastLinear.apply(x, weight, bias)

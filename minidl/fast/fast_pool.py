@@ -12,7 +12,7 @@ pass) and the columns' strided views then touch a map kh times smaller (measurem
 import numpy as np
 
 from ..autograd import Function
-from ..textbook.pooling import pool_geometry
+from ..conv_geometry import pool_geometry
 from . import memory, parallel
 
 
@@ -37,7 +37,7 @@ def _split(part, shape):
         parallel.each(lambda lo, hi: part(np.s_[:, lo:hi]), shape[1])
 
 
-class MaxPool2d(Function):
+class FastMaxPool2dFunction(Function):
     """y = max of x over each kh×kw window (windows ``stride`` apart, no padding).
 
     Only the maximum of a window influences y, so dL/dx = g at the argmax of each window and 0 elsewhere
@@ -120,10 +120,10 @@ class MaxPool2d(Function):
 
 def max_pool2d(x, kernel_size, stride=None):
     """Max over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
-    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride)
+    return FastMaxPool2dFunction.apply(x, kernel_size=kernel_size, stride=stride)
 
 
-class AvgPool2d(Function):
+class FastAvgPool2dFunction(Function):
     """y = mean of x over each kh×kw window.   dL/dx = g / (kh·kw) spread over the window (summed if shared).
 
     Forward separably (sum over each window's columns, then over its rows, then divide); the backward is the
@@ -158,4 +158,4 @@ class AvgPool2d(Function):
 
 def avg_pool2d(x, kernel_size, stride=None):
     """Mean over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
-    return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride)
+    return FastAvgPool2dFunction.apply(x, kernel_size=kernel_size, stride=stride)

@@ -13,7 +13,7 @@ from ..autograd import Function
 from . import memory
 
 
-class ReLU(Function):
+class FastReLU(Function):
     """y = max(x, 0).   dL/dx = g ⊙ [x > 0]  (the kink at 0 gets gradient 0, as in PyTorch)."""
     torch_name = "ReluBackward0"
 
@@ -30,5 +30,5 @@ class ReLU(Function):
 
 
 def relu(x):
-    """max(x, 0), elementwise (see ``ReLU``)."""
-    return ReLU.apply(x)
+    """max(x, 0), elementwise (see ``FastReLU``)."""
+    return FastReLU.apply(x)

@@ -24,8 +24,8 @@ below: those entries of the columns are set to zero after the copy ("wrapped tap
 
 one product per image of the chunk (one batched ``np.matmul`` call), each written straight into y's NCHW.
 
-Backward (both from one set of columns, as ``fast_conv.Conv2d``'s rotated kernel): lay out g the same way,
-but from position ``reach`` = (kh-1)·W + (kw-1) instead of ``lead``. Then with
+Backward (both from one set of columns, as ``fast_conv.FastConv2dFunction``'s rotated kernel): lay out g the
+same way, but from position ``reach`` = (kh-1)·W + (kw-1) instead of ``lead``. Then with
 cols_g[(i', j', o), (n, r, s)] = g_flat[o, lead + (n·R + r)·W + s + i'·W + j'] = g[n, o, r + i' - ph, s + j' - pw]
 (zero outside the image: the zero rows, and the wrapped taps zeroed as above),
 

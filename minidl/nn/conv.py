@@ -1,7 +1,7 @@
 """Convolution and pooling layers: thin wrappers that hold the weights and call ``minidl.functional``."""
 
 from .. import functional as F
-from ..textbook.convolution import ACTIVATIONS, pair
+from ..conv_geometry import ACTIVATIONS, pair
 from . import init
 from .module import Module, Parameter
 

@@ -140,7 +140,7 @@ class Sequential(Module):
 
     def get_config(self):
         """{"layers": [each layer's {"class", "config"}]}, or None if a layer is not one of minidl's."""
-        from .saving import architecture
+        from .saving import architecture  # here, not at the top: saving.py imports this file (its layer classes)
 
         layers = [architecture(layer) for layer in self._layers()]
         return None if None in layers else {"layers": layers}

@@ -180,7 +180,7 @@ class Module:
 
         The file is written under a temporary name and renamed when complete.
         """
-        from .saving import write_model_file
+        from .saving import write_model_file  # not at the top: saving.py imports the layers, which import this file
 
         return write_model_file(self, path)
 
@@ -189,7 +189,7 @@ class Module:
 
         A missing file, a file that is not a model file or a damaged one raises naming the file.
         """
-        from .saving import read_model_file
+        from .saving import read_model_file  # on first use, as in save
 
         state, attrs = read_model_file(path)
         try:

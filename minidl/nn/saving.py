@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from ..fileio import atomic_path
+from . import conv, layers
 
 FORMAT = "minidl model"
 FORMAT_VERSION = 1
@@ -32,8 +33,6 @@ class ModelFileError(ValueError):
 
 def layer_classes():
     """{class name: class} of the layers ``load_model`` can rebuild."""
-    from . import conv, layers
-
     classes = (layers.Linear, layers.ReLU, layers.Sigmoid, layers.Tanh, layers.Flatten, layers.Dropout,
                layers.Softmax, layers.LogSoftmax, layers.Sequential, conv.Conv2d, conv.MaxPool2d, conv.AvgPool2d)
     return {cls.__name__: cls for cls in classes}
