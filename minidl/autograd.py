@@ -274,13 +274,13 @@ def _initial_grad(t, grad):
     if grad is None:
         if t.data.size != 1:
             raise RuntimeError(
-                f"backward() without a gradient needs a single-element output, got shape {t.shape}; "
+                f"backward() without a gradient needs a single-element output, got shape {t.data.shape}; "
                 "pass gradient= (dL/d output, same shape) or reduce the output first, e.g. .sum()."
             )
         return np.ones_like(t.data)
     grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=t.dtype)
     if grad.shape != t.shape:
-        raise ValueError(f"backward(): gradient has shape {grad.shape}, but the tensor has shape {t.shape}")
+        raise ValueError(f"backward(): gradient has shape {grad.shape}, but the tensor has shape {t.data.shape}")
     return grad
 
 

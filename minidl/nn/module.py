@@ -36,6 +36,30 @@ class Module:
     # --- traversal ---------------------------------------------------------------------------------
     # As in PyTorch, a module or parameter reachable twice (a layer used twice) is listed once, under
     # the first name; a Sequential's children are named "0", "1", ...
+    def named_parameters(self, prefix="", *, remove_duplicate=True):
+        """(dotted name, Parameter) for every parameter of this module and its children, in definition order.
+
+        A tensor reached twice (a layer used twice, ``self.b = self.a``) is listed once, under its first
+        name, as in PyTorch: an optimizer then moves it once per step, and a file holds it once.
+        ``remove_duplicate=False`` lists it under every name.
+        """
+        seen = set()
+        for name, p in self._every_parameter(prefix):
+            if not remove_duplicate or id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def _every_parameter(self, prefix):
+        for name, value in vars(self).items():
+            full = f"{prefix}.{name}" if prefix else name
+            if isinstance(value, Parameter):
+                yield full, value
+            elif isinstance(value, Module):
+                yield from value._every_parameter(full)
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
     def _modules(self):
         """(attribute name, module) for every attribute holding a module, repeats included."""
         return [(name, value) for name, value in vars(self).items() if isinstance(value, Module)]
@@ -62,30 +86,6 @@ class Module:
 
     def modules(self):
         return (m for _, m in self.named_modules())
-
-    def named_parameters(self, prefix="", *, remove_duplicate=True):
-        """(dotted name, Parameter) for every parameter of this module and its children, in definition order.
-
-        A tensor reached twice (a layer used twice, ``self.b = self.a``) is listed once, under its first
-        name, as in PyTorch: an optimizer then moves it once per step, and a file holds it once.
-        ``remove_duplicate=False`` lists it under every name.
-        """
-        seen = set()
-        for name, p in self._every_parameter(prefix):
-            if not remove_duplicate or id(p) not in seen:
-                seen.add(id(p))
-                yield name, p
-
-    def _every_parameter(self, prefix):
-        for name, value in vars(self).items():
-            full = f"{prefix}.{name}" if prefix else name
-            if isinstance(value, Parameter):
-                yield full, value
-            elif isinstance(value, Module):
-                yield from value._every_parameter(full)
-
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
 
     # --- training state ----------------------------------------------------------------------------
     def zero_grad(self):
