@@ -41,14 +41,16 @@ def test_graph_of_a_known_expression_has_exactly_the_expected_nodes_and_edges():
     nodes, edges, text = readable(graph)
 
     assert len(graph.nodes) == 14 and len(graph.edges) == 13
-    assert [n.op for n in graph.nodes if n.kind == "op"] == ["MatMul", "Add", "ReLU", "Mul", "Sum"]
+    relu = type(_["act"].grad_fn).__name__  # the kernel set's ReLU: FastReLU by default, ReLU on the textbook set
+    assert relu in ("ReLU", "FastReLU")
+    assert [n.op for n in graph.nodes if n.kind == "op"] == ["MatMul", "Add", relu, "Mul", "Sum"]
     kinds = {n.name: n.kind for n in graph.nodes if n.kind != "op"}
     assert kinds == {"a": "constant", "w": "leaf", "b": "parameter", "c": "constant", "mm": "intermediate",
                      "pre": "intermediate", "act": "intermediate", "prod": "intermediate", "out": "output"}
     assert sorted(edges, key=str) == sorted([
         ("a", "MatMul", "a"), ("w", "MatMul", "b"), ("MatMul", "mm", None),
         ("mm", "Add", "a"), ("b", "Add", "b"), ("Add", "pre", None),
-        ("pre", "ReLU", "x"), ("ReLU", "act", None),
+        ("pre", relu, "x"), (relu, "act", None),
         ("act", "Mul", "a"), ("c", "Mul", "b"), ("Mul", "prod", None),
         ("prod", "Sum", "x"), ("Sum", "out", None),
     ], key=str)
@@ -81,7 +83,7 @@ def test_missing_bias_is_skipped():
     layer = nn.Linear(3, 2, bias=False)
     out = layer(Tensor(np.ones((1, 3), dtype=np.float32))).sum()
     graph = viz.build_graph(out, params=layer)
-    linear = next(n for n in graph.nodes if n.op == "Linear")
+    linear = next(n for n in graph.nodes if n.op in ("Linear", "FastLinear"))
     assert [e.arg for e in graph.edges if e.dst == linear.id] == ["x", "weight"]
 
 
