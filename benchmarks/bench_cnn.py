@@ -1,38 +1,44 @@
 """Fashion-MNIST CNN training speed: minidl against PyTorch CPU, as a ratio measured in the same run.
 
     python benchmarks/bench_cnn.py [--steps 150] [--rounds 3]
-    python benchmarks/bench_cnn.py --separate-relu      (minidl with nn.ReLU layers, as PyTorch's network)
+    python benchmarks/bench_cnn.py --fused-relu       (minidl with Conv2d(..., activation="relu"))
+    python benchmarks/bench_cnn.py --tuned            (minidl with the process-wide opt-ins of minidl.fast)
     python benchmarks/bench_cnn.py --threads 1 --cpu-time       (on a busy machine: the work, not the waiting)
     python benchmarks/bench_cnn.py --profile [--threads 1 --cpu-time]   (where minidl's time goes)
 
-The network of examples/fashion_cnn.py (issue 12), written as layers in both frameworks:
+The network of examples/fashion_cnn.py, written as a PyTorch user writes it, in both frameworks:
 Conv2d(1, 32, 3, padding=1) → ReLU → MaxPool2d(2) → Conv2d(32, 64, 3, padding=1) → ReLU → MaxPool2d(2) →
-Flatten → Linear(3136, 128) → ReLU → Linear(128, 10), cross-entropy, Adam lr 1e-3 (eps 1e-7 in both), batch
-64 (``--batch-size``), on Fashion-MNIST images as float32 in [0, 1]. Both start from the same weights (drawn
-here with NumPy) and see the same batches (a fixed random permutation of the training set). minidl runs as
-the example does: ``keep_freed_memory()`` and ``parallel.single_threaded_blas()`` (its kernels split their
-own work; see parallel.py), and as the example, each convolution's ReLU fused into it
-(``Conv2d(..., activation="relu")``, Keras's ``Conv2D(activation="relu")``: the same numbers). PyTorch has no
-such layer argument and runs ``nn.ReLU`` layers; ``--separate-relu`` gives minidl those too.
+Flatten → Linear(3136, 128) → ReLU → Linear(128, 10), each ReLU an ``nn.ReLU()`` layer, cross-entropy, Adam
+lr 1e-3 (eps 1e-7 in both), batch 64 (``--batch-size``), on Fashion-MNIST images as float32 in [0, 1]. Both
+start from the same weights (drawn here with NumPy) and see the same batches (a fixed random permutation of
+the training set). minidl runs with nothing from ``minidl.fast`` called: what a user's program gets.
+``--fused-relu`` writes each ReLU inside its convolution instead (Keras's way; the same numbers), and
+``--tuned`` adds the two process-wide opt-ins ``minidl.fast.memory.keep_freed_memory()`` and
+``minidl.fast.parallel.single_threaded_blas()``, to show what they would add.
+
+The run unsets ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (common.py says why): a user has neither.
 
 Each round runs one fresh subprocess per framework, alternating minidl and PyTorch (``--threads`` 2 by
 default: minidl's worker threads, ``torch.set_num_threads(2)``), so that both see the same machine load and
 each one's peak memory (VmHWM) is its own. A subprocess takes a few warm-up steps, then times ``--steps``
 training steps (batch indexing, forward, backward, optimizer step). Reported: best and median seconds over the
 rounds, the ratios minidl / PyTorch of the best and of the median times (below 1: minidl is faster), the
-estimated seconds per epoch (938 steps of 64), the loss after the timed steps, and peak RSS.
+seconds per epoch at the median speed (938 steps of 64), the loss after the timed steps, peak RSS, and the
+load average the runs started at.
 
 On a machine shared with other work, wall-clock times measure the waiting as much as the work, and the two
 frameworks wait differently (PyTorch's OpenMP threads spin when a core is taken away). ``--threads 1
---cpu-time`` times each framework on one thread by its process's CPU time, which the load hardly changes.
+--cpu-time`` runs each framework on one core and times it by its process's CPU time, which the load hardly
+changes.
 
-``--profile`` runs minidl alone, with every op's forward and backward timed (wrappers around the
-``Function`` classes, so the numbers include their Python overhead but not the engine's bookkeeping,
-which shows up as "autograd, other"), and prints milliseconds per step per layer and pass; the
-convolution backward is split into its input gradient and weight gradient.
+``--profile`` runs minidl alone, with every op's forward and backward timed (wrappers around
+``Function.apply`` and ``Function.input_grads``, so the numbers include the ops' Python overhead but not
+the engine's bookkeeping, which shows up as "autograd, other"), and prints milliseconds per step per op
+and pass.
 """
 import argparse
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -40,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import alternate, best_and_median, memory_mb
+from common import alternate, best_and_median, clean_environment, load_line, memory_mb, ratio_line
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # minidl from this checkout, installed or not
 
@@ -72,22 +78,37 @@ def load_batches(batch_size, steps):
     return x, y.astype(np.int64), batches
 
 
-def run_minidl(x, y, batches, threads, clock, profile=False, separate_relu=False):
-    from minidl import Tensor, nn, optim
-    from minidl import functional as F
+def build_minidl(fused_relu=False):
+    """The network as a PyTorch user writes it, in minidl: ``nn.Conv2d`` then ``nn.ReLU()``. With
+    ``fused_relu``, each ReLU inside its convolution (``Conv2d(..., activation="relu")``, as Keras's
+    ``Conv2D(activation="relu")``): the same numbers."""
+    from minidl import nn
+
+    def conv(c_in, c_out):
+        if fused_relu:
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, activation="relu")]
+        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU()]
+
+    return nn.Sequential(*conv(1, 32), nn.MaxPool2d(2), *conv(32, 64), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def tune():
+    """The two process-wide opt-ins (``--tuned``): malloc keeps freed memory, BLAS runs on one thread."""
     from minidl.fast import parallel
     from minidl.fast.memory import keep_freed_memory
 
-    keep_freed_memory()  # as examples/fashion_cnn.py does
-    parallel.single_threaded_blas()  # likewise: minidl's kernels split their own work (parallel.py)
-    parallel.WORKERS = threads
-    head = [nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)]
-    if separate_relu:  # PyTorch's way of writing it
-        model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), *head)
-    else:  # the example's: the ReLU inside the convolution, as Keras's Conv2D(activation="relu")
-        model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1, activation="relu"), nn.MaxPool2d(2),
-                              nn.Conv2d(32, 64, 3, padding=1, activation="relu"), nn.MaxPool2d(2), *head)
+    keep_freed_memory()
+    parallel.single_threaded_blas()
+
+
+def run_minidl(x, y, batches, clock, profile=False, fused_relu=False, tuned=False):
+    from minidl import Tensor, nn, optim
+    from minidl import functional as F
+
+    if tuned:
+        tune()
+    model = build_minidl(fused_relu)
     layers = [layer for layer in model if isinstance(layer, (nn.Conv2d, nn.Linear))]
     for layer, (w, b) in zip(layers, initial_weights()):
         layer.weight.data[...], layer.bias.data[...] = w.reshape(layer.weight.shape), b
@@ -137,70 +158,61 @@ def run_torch(x, y, batches, threads, clock):
 
 
 class Profiler:
-    """Times every op's forward and backward (and the parts of the conv backward) by wrapping the classes.
+    """Times every op's forward and backward by wrapping ``Function.apply`` and ``Function.input_grads``.
 
-    Each op is labelled at its forward by its kind and shapes (e.g. "conv 32→64 14×14"), so that two layers
-    of the same kind are told apart and their backward is booked under the same label."""
+    Each op is labelled at its forward by its class and shapes (e.g. "Conv2d 32→64 14×14"), so that two
+    layers of the same kind are told apart and their backward is booked under the same label. Whatever
+    kernel set or class runs an op, it is timed (the numbers include the ops' Python overhead, not the
+    engine's bookkeeping, which shows up as "autograd, other")."""
 
     def __init__(self, clock=time.perf_counter):
         self.totals = defaultdict(float)
         self.clock = clock
-        self.active = False
+
+    @staticmethod
+    def label(cls, inputs):
+        shapes = [getattr(x, "shape", None) for x in inputs]
+        x, w = (shapes + [None, None])[:2]
+        name = cls.__name__
+        if x is not None and w is not None and len(x) == 4 and len(w) == 4:
+            return f"{name} {w[1]}→{w[0]} {x[2]}×{x[3]}"
+        if x is not None and w is not None and len(w) == 2:
+            return f"{name} {w[1]}→{w[0]}"
+        return f"{name} {'×'.join(map(str, x[1:])) if x else ''}"
 
     def start(self):
-        from minidl import functional as F
-        from minidl import ops, optim
-        from minidl.fast import fast_conv, fast_pool
+        from minidl import autograd, optim
 
-        def label_conv(x, w, *rest, **options):
-            return f"conv {w.shape[1]}→{w.shape[0]} {x.shape[2]}×{x.shape[3]}"
+        Function, totals, clock, label = autograd.Function, self.totals, self.clock, self.label
+        apply, input_grads = Function.apply.__func__, Function.input_grads
 
-        def label_shape(kind):
-            return lambda x, *rest, **options: f"{kind} {'×'.join(map(str, x.shape[1:]))}"
-
-        def label_linear(x, w, *rest, **options):
-            return f"linear {w.shape[1]}→{w.shape[0]}"
-
-        for cls, label in ((fast_conv.Conv2d, label_conv), (fast_pool.MaxPool2d, label_shape("maxpool")),
-                           (F.ReLU, label_shape("relu")), (F.Linear, label_linear),
-                           (F.CrossEntropy, label_shape("cross-entropy")), (ops.Reshape, label_shape("flatten"))):
-            self.wrap_op(cls, label)
-        self.wrap(fast_conv.Conv2d, "_input_grad", "  input gradient (col2im)")
-        self.wrap(fast_conv.Conv2d, "_weight_grad", "  weight gradient")
-        self.wrap(fast_conv.Conv2d, "_grads_from_rotated_kernel", "  input (+weight) gradient, rotated kernel")
-        self.wrap(optim.Adam, "step", "Adam step")
-        self.wrap(optim.Adam, "zero_grad", "zero_grad")
-        self.active = True
-
-    def wrap_op(self, cls, label):
-        forward, backward, totals, clock = cls.forward, cls.backward, self.totals, self.clock
-
-        def timed_forward(fn, *args, **options):
-            fn._profile_label = label(*args, **options)
+        def timed_apply(cls, *inputs, **options):
             start = clock()
-            out = forward(fn, *args, **options)
-            totals[(fn._profile_label, "forward")] += clock() - start
+            out = apply(cls, *inputs, **options)
+            key = label(cls, inputs)
+            if out._ctx is not None:
+                out._ctx._profile_label = key
+            totals[(key, "forward")] += clock() - start
             return out
 
-        def timed_backward(fn, g):
+        def timed_input_grads(fn, g):
+            key = getattr(fn, "_profile_label", type(fn).__name__)
             start = clock()
-            out = backward(fn, g)
-            totals[(fn._profile_label, "backward")] += clock() - start
+            out = input_grads(fn, g)
+            totals[(key, "backward")] += clock() - start
             return out
 
-        cls.forward, cls.backward = timed_forward, timed_backward
+        Function.apply, Function.input_grads = classmethod(timed_apply), timed_input_grads
+        for name in ("step", "zero_grad"):
+            method = getattr(optim.Adam, name)
 
-    def wrap(self, cls, name, label):
-        method, totals, clock = getattr(cls, name), self.totals, self.clock
+            def timed(opt, *args, method=method, key=f"Adam {name}", **options):
+                start = clock()
+                out = method(opt, *args, **options)
+                totals[(key, "")] += clock() - start
+                return out
 
-        def timed(obj, *args, **options):
-            start = clock()
-            out = method(obj, *args, **options)
-            key = (f"{obj._profile_label}{label}", "backward") if hasattr(obj, "_profile_label") else (label, "")
-            totals[key] += clock() - start
-            return out
-
-        setattr(cls, name, timed)
+            setattr(optim.Adam, name, timed)
 
     def report(self, steps, seconds):
         ms = 1000 / steps
@@ -212,9 +224,7 @@ class Profiler:
         for label in labels:
             f, b = self.totals.get((label, "forward"), 0.0), self.totals.get((label, "backward"), 0.0)
             extra = self.totals.get((label, ""), 0.0)
-            nested = label.startswith("conv") and "gradient" in label
-            if not nested:
-                accounted += f + b + extra
+            accounted += f + b + extra
             if extra:
                 print(f"  {label:<58} {extra * ms:>22.2f}")
             else:
@@ -222,11 +232,13 @@ class Profiler:
         print(f"  {'autograd, batch indexing, other':<58} {(seconds - accounted) * ms:>22.2f}")
 
 
-def child(framework, steps, batch_size, threads, cpu_time, profile=False, separate_relu=False):
+def child(framework, steps, batch_size, threads, cpu_time, profile=False, fused_relu=False, tuned=False):
+    if threads == 1 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core: minidl then splits nothing
     x, y, batches = load_batches(batch_size, steps)
     clock = time.process_time if cpu_time else time.perf_counter
     if framework == "minidl":
-        times, loss = run_minidl(x, y, batches, threads, clock, profile, separate_relu)
+        times, loss = run_minidl(x, y, batches, clock, profile, fused_relu, tuned)
     else:
         times, loss = run_torch(x, y, batches, threads, clock)
     print(json.dumps(dict(times=times, loss=loss, peak_mb=memory_mb("VmHWM"))))
@@ -238,36 +250,44 @@ def main():
     p.add_argument("--rounds", type=int, default=3, help="subprocesses per framework, alternating (default 3)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, choices=[1, 2], default=2,
-                   help="threads per framework (default 2; with 1, minidl splits nothing and BLAS runs on one)")
+                   help="cores per framework (default 2; with 1, each child process runs on one core)")
     p.add_argument("--cpu-time", action="store_true",
                    help="time with the process's CPU time instead of the wall clock: with --threads 1, a "
                         "measure of the work done that a busy machine hardly disturbs")
     p.add_argument("--profile", action="store_true", help="minidl alone: time per layer and pass")
-    p.add_argument("--separate-relu", action="store_true",
-                   help='minidl with nn.ReLU layers after the convolutions (as PyTorch) instead of '
-                        'Conv2d(..., activation="relu") (as the example and Keras)')
+    p.add_argument("--fused-relu", action="store_true",
+                   help='minidl with each ReLU inside its convolution, Conv2d(..., activation="relu") (as '
+                        'Keras\'s Conv2D(activation="relu")), instead of nn.ReLU layers (as PyTorch)')
+    p.add_argument("--tuned", action="store_true",
+                   help="minidl with the two process-wide opt-ins of minidl.fast: keep_freed_memory() and "
+                        "single_threaded_blas()")
     p.add_argument("--child", choices=["minidl", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.steps < 1 or args.rounds < 1 or args.batch_size < 1:
         p.error("--steps, --rounds and --batch-size must be positive")
+    clean_environment()
     if args.child or args.profile:
         return child(args.child or "minidl", args.steps, args.batch_size, args.threads, args.cpu_time, args.profile,
-                     args.separate_relu)
+                     args.fused_relu, args.tuned)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"} if args.threads == 1 else None
     options = ["--steps", args.steps, "--batch-size", args.batch_size, "--threads", args.threads]
-    flags = [flag for flag, on in (("--cpu-time", args.cpu_time), ("--separate-relu", args.separate_relu)) if on]
-    results = alternate(__file__, args.rounds, *options, *flags)
+    flags = [flag for flag, on in (("--cpu-time", args.cpu_time), ("--fused-relu", args.fused_relu),
+                                   ("--tuned", args.tuned)) if on]
+    results = alternate(__file__, args.rounds, *options, *flags, env=env)
     per_epoch = STEPS_PER_EPOCH * 64 / args.batch_size / args.steps
+    written = "fused ReLU" if args.fused_relu else "nn.ReLU layers (as in PyTorch)"
     print(f"{args.steps} steps, batch {args.batch_size}, {args.rounds} rounds, {args.threads} thread(s), "
-          f"{'CPU time' if args.cpu_time else 'wall clock'}, minidl with {'separate' if args.separate_relu else 'fused'} ReLU")
+          f"{'CPU time' if args.cpu_time else 'wall clock'}; minidl: {written}, "
+          f"{'tuned (keep_freed_memory, single_threaded_blas)' if args.tuned else 'nothing called'}")
     print(f"{'framework':<10} {'s (best)':>9} {'s (median)':>11} {'s/epoch':>8} {'loss':>7} {'peak RSS MB':>12}")
     best, median = {}, {}
     for f, runs in results.items():
         best[f], median[f] = best_and_median(runs)
-        print(f"{f:<10} {best[f]:>9.2f} {median[f]:>11.2f} {best[f] * per_epoch:>8.1f} "
+        print(f"{f:<10} {best[f]:>9.2f} {median[f]:>11.2f} {median[f] * per_epoch:>8.1f} "
               f"{runs[-1]['loss']:>7.3f} {max(r['peak_mb'] for r in runs):>12.0f}")
     if "torch" in best:
-        print(f"ratio minidl / PyTorch: {best['minidl'] / best['torch']:.2f} of the best times, "
-              f"{median['minidl'] / median['torch']:.2f} of the medians  (target <= 1.0, goal <= 0.8)")
+        print(ratio_line(best, median) + "  (target <= 1.0, goal <= 0.8)")
+    print(load_line(results))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_conv.py [--sizes 224x224 384x512] [--modes forward input_grad full] [--rounds 3]
     python benchmarks/bench_conv.py --per-layer [--sizes 224x224]     (each conv layer alone)
+    python benchmarks/bench_conv.py --tuned      (minidl with the process-wide opt-in keep_freed_memory())
 
 The VGG19 feature stack (16 convolutions 3×3 pad 1, widths 64,64 | 128,128 | 256×4 | 512×4 | 512×4, ReLU,
 2×2 max pool after each block) with identical random weights in both frameworks (minidl.models.vgg19 and the
@@ -13,11 +14,16 @@ same stack written with torch.nn.functional), on a 1×3×H×W image:
 Each (framework, size, mode) runs in fresh subprocesses (2 threads each: OpenBLAS for NumPy,
 torch.set_num_threads(2)), ``--rounds`` of them alternating between the frameworks, each timing ``--repeats``
 runs after one warm-up, so that both see the same machine load and each one's peak memory is its own. The
-table shows the best and median of all timed runs, the ratio minidl / PyTorch of the best times, the convolution
+table shows the best and median of all timed runs, the ratios minidl / PyTorch of the best and of the median
+times, the convolution
 GFLOPS achieved (2·multiply-adds of the conv GEMMs the mode needs, divided by the whole time), the same as a
 fraction of this machine's NumPy float32 matmul speed (measured first), and the memory: peak RSS and its
 growth over the RSS just before the first run (the working memory of the pass). A correctness check
-compares both frameworks' outputs and gradients first. Timings are noisy: compare ratios within one run.
+compares both frameworks' outputs and gradients first. Timings are noisy: compare ratios within one run;
+the last column is the highest load average the runs started at.
+
+minidl runs with nothing from ``minidl.fast`` called (``--tuned``: after ``keep_freed_memory()``), and the
+run unsets ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (common.py says why).
 """
 import argparse
 import json
@@ -27,7 +33,7 @@ import time
 
 import numpy as np
 
-from common import best_and_median, memory_mb, run_child
+from common import best_and_median, clean_environment, frameworks, load_average, memory_mb, run_child
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -93,14 +99,17 @@ def features(F, x, params, mode, pool):
     return x
 
 
-def make_minidl(mode, weights, x_np):
-    """minidl's own ``models.vgg19`` (Keras layer names), with the benchmark's weights loaded into it."""
+def make_minidl(mode, weights, x_np, tuned=False):
+    """minidl's own ``models.vgg19`` (Keras layer names), with the benchmark's weights loaded into it; with
+    ``tuned``, after the process-wide opt-in ``minidl.fast.memory.keep_freed_memory()``."""
     import minidl
     from minidl import Tensor
-    from minidl.fast.memory import keep_freed_memory
     from minidl.models import vgg19
 
-    keep_freed_memory()  # as the style-transfer example does: big arrays reuse their pages
+    if tuned:
+        from minidl.fast.memory import keep_freed_memory
+
+        keep_freed_memory()
 
     model = vgg19(weights=None, seed=None)
     names = [f"block{b + 1}_conv{i + 1}" for b, block in enumerate(WIDTHS) for i in range(len(block))]
@@ -149,10 +158,10 @@ def make_torch(mode, weights, x_np):
     return run
 
 
-def child(framework, mode, H, W, repeats):
+def child(framework, mode, H, W, repeats, tuned=False):
     x = np.random.default_rng(1).standard_normal((1, 3, H, W)).astype(np.float32)
     weights = vgg19_weights()
-    run = make_minidl(mode, weights, x) if framework == "minidl" else make_torch(mode, weights, x)
+    run = make_minidl(mode, weights, x, tuned) if framework == "minidl" else make_torch(mode, weights, x)
     before = memory_mb("VmRSS")
     run()  # warm-up
     times = [timed(run) for _ in range(repeats)]
@@ -275,21 +284,18 @@ def main():
     p.add_argument("--no-check", action="store_true", help="skip the minidl-vs-PyTorch correctness check")
     p.add_argument("--per-layer", action="store_true",
                    help="instead: every conv layer alone (forward, input gradient, bare GEMM) at the first size")
+    p.add_argument("--tuned", action="store_true",
+                   help="minidl after the process-wide opt-in minidl.fast.memory.keep_freed_memory()")
     p.add_argument("--child", nargs=4, metavar=("FRAMEWORK", "MODE", "H", "W"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    clean_environment()
     if args.child:
         framework, mode, H, W = args.child
         if mode == "layers":
             return layers_child(framework, int(H), int(W), args.repeats)
-        return child(framework, mode, int(H), int(W), args.repeats)
+        return child(framework, mode, int(H), int(W), args.repeats, args.tuned)
 
-    try:
-        import torch  # noqa: F401
-
-        frameworks = ["minidl", "torch"]
-    except ImportError:
-        frameworks = ["minidl"]
-        print("PyTorch is not installed: timing minidl alone (pip install torch for the ratios)")
+    names = frameworks()
     openblas = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")}
     peak = matmul_gflops()
     print("NumPy float32 matmul: " + ", ".join(f"{k} {v:.0f} GFLOPS" for k, v in peak.items())
@@ -297,31 +303,34 @@ def main():
     peak_gflops = max(peak.values())
     if args.per_layer:
         H, W = (int(v) for v in args.sizes[0].split("x"))
-        return per_layer_table(H, W, frameworks, max(args.repeats, 3))
-    if not args.no_check and "torch" in frameworks:
+        return per_layer_table(H, W, names, max(args.repeats, 3))
+    if not args.no_check and "torch" in names:
         for line in check(64, 96):
             print("check 1×3×64×96 vs PyTorch, " + line)
 
-    header = (f"{'size':<9} {'mode':<11} {'framework':<7} {'best s':>7} {'median s':>8} {'ratio':>6} {'GFLOPS':>7} "
-              f"{'% matmul':>8} {'peak RSS MB':>11} {'+MB':>6}")
-    print(header)
-    print("-" * len(header))
+    header = (f"{'size':<9} {'mode':<11} {'framework':<7} {'best s':>7} {'median s':>8} {'ratio':>11} {'GFLOPS':>7} "
+              f"{'% matmul':>8} {'peak RSS MB':>11} {'+MB':>6} {'load':>5}")
+    print(header + "\n" + "-" * len(header) + "\n(ratio: minidl / PyTorch of the best times / of the medians)")
+    tuned = ["--tuned"] if args.tuned else []
     for size in args.sizes:
         H, W = (int(v) for v in size.split("x"))
         for mode in args.modes:
             flops = conv_flops(mode, H, W)
-            runs = {f: [] for f in frameworks}
+            runs, loads = {f: [] for f in names}, []
             for _ in range(args.rounds):  # alternate the frameworks, so both see the same machine load
-                for f in frameworks:
-                    runs[f].append(run_child(__file__, f, mode, H, W, "--repeats", args.repeats))
-            best = {}
+                for f in names:
+                    loads.append(load_average() or 0.0)
+                    runs[f].append(run_child(__file__, f, mode, H, W, "--repeats", args.repeats, *tuned))
+            best, median = {}, {}
             for f, rs in runs.items():
-                best[f], median = best_and_median(rs)
+                best[f], median[f] = best_and_median(rs)
                 gflops = flops / best[f] / 1e9
-                ratio = f"{best['minidl'] / best['torch']:.2f}" if f == "torch" else ""
+                ratio = (f"{best['minidl'] / best['torch']:.2f} / {median['minidl'] / median['torch']:.2f}"
+                         if f == "torch" else "")
                 peak, grown = max(r["peak_mb"] for r in rs), max(r["peak_mb"] - r["before_mb"] for r in rs)
-                print(f"{size:<9} {mode:<11} {f:<7} {best[f]:>7.3f} {median:>8.3f} {ratio:>6} "
-                      f"{gflops:>7.0f} {gflops / peak_gflops:>8.0%} {peak:>11.0f} {grown:>6.0f}", flush=True)
+                print(f"{size:<9} {mode:<11} {f:<7} {best[f]:>7.3f} {median[f]:>8.3f} {ratio:>11} "
+                      f"{gflops:>7.0f} {gflops / peak_gflops:>8.0%} {peak:>11.0f} {grown:>6.0f} "
+                      f"{max(loads):>5.1f}", flush=True)
 
 
 if __name__ == "__main__":

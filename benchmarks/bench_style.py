@@ -1,6 +1,7 @@
 """Style-transfer step time and memory: minidl's ``style_transfer`` loop against the same loop in PyTorch.
 
-    python benchmarks/bench_style.py [--sizes 256 512] [--steps 3] [--json results.json]
+    python benchmarks/bench_style.py [--sizes 256 512] [--steps 3] [--rounds 2] [--json results.json]
+    python benchmarks/bench_style.py --tuned     (minidl with the process-wide opt-in keep_freed_memory())
 
 One optimisation step = forward of VGG19 up to block5_conv2 (the deepest layer used), the content loss at
 block5_conv2, the style loss over the Gram matrices at block1_conv1 ... block5_conv1, the total variation,
@@ -12,9 +13,11 @@ the same layers, losses, preprocessing and Adam settings and runs on the *same* 
 Images are square, ``size`` × ``size`` (the example's long side). Each (framework, size) runs in a fresh
 subprocess (2 threads: OpenBLAS's for NumPy, ``torch.set_num_threads(2)``), so its peak memory (max RSS) is
 its own. Each measurement is repeated ``--rounds`` times, alternating the frameworks; the table shows the
-median seconds per step (after one warm-up step) of the quietest round, the best single step, the ratio
-minidl / PyTorch of the medians, the peak RSS and its growth over the RSS just before the first step (the
-working memory of a step). A check first runs both loops on a 64×64 image and compares the loss parts and
+best and the median seconds per step over all rounds (after one warm-up step each), the ratios minidl /
+PyTorch of the best and of the median steps, the peak RSS and its growth over the RSS just before the first
+step (the working memory of a step), and the highest load average the runs started at. minidl runs with
+nothing from ``minidl.fast`` called (``--tuned``: after ``keep_freed_memory()``), and the run unsets
+``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (common.py says why). A check first runs both loops on a 64×64 image and compares the loss parts and
 the image after three steps. Timings are noisy on a shared machine: compare ratios within one run.
 """
 import argparse
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import memory_mb, run_child
+from common import clean_environment, frameworks, load_average, memory_mb, run_child
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -126,10 +129,11 @@ def torch_run(model, content, style, steps):
 
 # --- subprocess per measurement --------------------------------------------------------------------------------
 
-def child(framework, size, steps):
-    from minidl.fast.memory import keep_freed_memory
+def child(framework, size, steps, tuned=False):
+    if tuned and framework == "minidl":
+        from minidl.fast.memory import keep_freed_memory
 
-    keep_freed_memory()  # both loops, as before this became an explicit call: the weights are shared
+        keep_freed_memory()
     if framework == "torch":
         import torch  # noqa: F401  (imported before measuring the baseline: its libraries are not working memory)
     model = minidl_model()
@@ -156,45 +160,45 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="image sizes (square, pixels)")
     p.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
-    p.add_argument("--rounds", type=int, default=2, help="measurements per framework and size (the quietest counts)")
+    p.add_argument("--rounds", type=int, default=2, help="measurements per framework and size, alternating")
     p.add_argument("--no-check", action="store_true", help="skip the minidl-vs-PyTorch agreement check")
     p.add_argument("--json", type=Path, help="also write the results to this file")
+    p.add_argument("--tuned", action="store_true",
+                   help="minidl after the process-wide opt-in minidl.fast.memory.keep_freed_memory()")
     p.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "SIZE"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    clean_environment()
     if args.child:
-        return child(args.child[0], int(args.child[1]), args.steps)
+        return child(args.child[0], int(args.child[1]), args.steps, args.tuned)
 
-    try:
-        import torch  # noqa: F401
-
-        frameworks = ["minidl", "torch"]
-    except ImportError:
-        frameworks = ["minidl"]
-        print("PyTorch is not installed: timing minidl alone (pip install torch for the ratios)")
-    if not args.no_check and "torch" in frameworks:
+    names = frameworks()
+    if not args.no_check and "torch" in names:
         print(check(), flush=True)
 
-    header = f"{'size':>5} {'framework':<9} {'median s/step':>13} {'best':>7} {'ratio':>6} {'peak RSS MB':>11} {'+MB':>6}"
-    print(header)
-    print("-" * len(header))
+    header = (f"{'size':>5} {'framework':<9} {'best s/step':>11} {'median':>7} {'ratio':>11} {'peak RSS MB':>11} "
+              f"{'+MB':>6} {'load':>5}")
+    print(header + "\n" + "-" * len(header) + "\n(ratio: minidl / PyTorch of the best steps / of the medians)")
     results = []
+    tuned = ["--tuned"] if args.tuned else []
     for size in args.sizes:
-        runs = {f: [] for f in frameworks}
+        runs, loads = {f: [] for f in names}, []
         for _ in range(args.rounds):  # alternate the frameworks, so a busy spell of the machine hits both
-            for f in frameworks:
-                runs[f].append(run_child(__file__, f, size, "--steps", args.steps))
-        medians = {}
-        for f in frameworks:
-            # the quietest round: the median step of each round, then the smallest of those
-            r = min(runs[f], key=lambda r: np.median(r["seconds"]))
-            medians[f] = float(np.median(r["seconds"]))
-            best = min(min(r["seconds"]) for r in runs[f])
+            for f in names:
+                loads.append(load_average() or 0.0)
+                runs[f].append(run_child(__file__, f, size, "--steps", args.steps, *tuned))
+        best, median = {}, {}
+        for f in names:
+            steps = sorted(t for r in runs[f] for t in r["seconds"])
+            best[f], median[f] = steps[0], float(np.median(steps))
             peak = max(r["peak_mb"] for r in runs[f])
-            ratio = medians["minidl"] / medians["torch"] if f == "torch" else None
-            print(f"{size:>5} {f:<9} {medians[f]:>13.2f} {best:>7.2f} {'' if ratio is None else f'{ratio:.2f}':>6} "
-                  f"{peak:>11.0f} {peak - r['before_mb']:>6.0f}", flush=True)
-            results.append(dict(size=size, framework=f, seconds=[r["seconds"] for r in runs[f]], median=medians[f],
-                                peak_rss_mb=peak, rss_before_mb=r["before_mb"], ratio_to_torch=ratio))
+            grown = max(r["peak_mb"] - r["before_mb"] for r in runs[f])
+            ratio = (best["minidl"] / best["torch"], median["minidl"] / median["torch"]) if f == "torch" else None
+            shown = "" if ratio is None else f"{ratio[0]:.2f} / {ratio[1]:.2f}"
+            print(f"{size:>5} {f:<9} {best[f]:>11.2f} {median[f]:>7.2f} {shown:>11} {peak:>11.0f} {grown:>6.0f} "
+                  f"{max(loads):>5.1f}", flush=True)
+            results.append(dict(size=size, framework=f, seconds=[r["seconds"] for r in runs[f]], best=best[f],
+                                median=median[f], peak_rss_mb=peak, load=max(loads),
+                                ratio_to_torch=None if ratio is None else dict(best=ratio[0], median=ratio[1])))
     if args.json:
         from minidl.fileio import write_json
 

@@ -89,9 +89,9 @@ def convolution(x, w, b, r, check):
           f"dL/dx, channel 0:\n{dx[0, 0]}")
     xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
     textbook.conv2d(xt, wt, bt, padding=PAD).backward(r)
-    check("dL/dW against minidl's Conv2d.backward", dw, wt.grad, 1e-12)
-    check("dL/dx against minidl's Conv2d.backward", dx, xt.grad, 1e-12)
-    check("dL/db against minidl's Conv2d.backward", db, bt.grad, 1e-12)
+    check("dL/dW against minidl's Conv2dFunction.backward", dw, wt.grad, 1e-12)
+    check("dL/dx against minidl's Conv2dFunction.backward", dx, xt.grad, 1e-12)
+    check("dL/db against minidl's Conv2dFunction.backward", db, bt.grad, 1e-12)
     xi = Tensor(x, requires_grad=True)  # the same convolution from the differentiable Im2col and a matmul
     y_auto = Tensor(w_mat) @ Im2col.apply(xi, kernel_size=(K, K), stride=(1, 1), padding=(PAD, PAD))
     y_auto.backward(g)
@@ -125,7 +125,7 @@ def max_pool(y, r_pool, check):
     out = textbook.max_pool2d(yt, 2)
     out.backward(r_pool)
     check("max pool against minidl's MaxPool2d", out.data, pooled, 0)
-    check("dL/dy against minidl's MaxPool2d.backward", yt.grad, dy, 0)
+    check("dL/dy against minidl's MaxPool2dFunction.backward", yt.grad, dy, 0)
 
     def loss():
         return float(np.sum(textbook.max_pool2d(Tensor(y), 2).data * r_pool))
@@ -209,7 +209,8 @@ def main(argv=None):
         if check.passed != check.total:
             print(f"error: {check.total - check.passed} checks failed", file=sys.stderr)
             return 1
-        print("Next: read minidl/textbook/convolution.py (Conv2d) and minidl/textbook/pooling.py (MaxPool2d).")
+        print("Next: read minidl/textbook/convolution.py (Conv2dFunction) and minidl/textbook/pooling.py "
+              "(MaxPool2dFunction).")
         return 0
     except Exception as e:  # a learner's first run: one clear line, not a traceback
         print(f"error: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)

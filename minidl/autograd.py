@@ -23,6 +23,12 @@ import inspect
 
 import numpy as np
 
+from .printing import DType, Grad, Size, tensor_repr
+# PyTorch's extras of a Function (save_for_backward, next_functions) and the refusals of a stale or freed
+# graph; AccumulateGrad and GraphFreedError are also imported for their users, as minidl.autograd.X
+from .pytorch_function import (AccumulateGrad, GraphFreedError, PyTorchFunctionAPI,  # noqa: F401
+                               check_not_freed, check_unchanged)
+
 _grad_enabled = True
 
 
@@ -41,7 +47,7 @@ def is_grad_enabled():
     return _grad_enabled
 
 
-class Function:
+class Function(PyTorchFunctionAPI):
     """One differentiable operation, written in either of two ways; ``apply`` runs both.
 
     minidl's ops (``ops.py``, ``functional.py``) use the array way: ``forward(self, *arrays, **options)``
@@ -51,8 +57,10 @@ class Function:
 
     PyTorch's way works too, as its tutorials write it: a ``@staticmethod forward(ctx, *args)`` receiving
     Tensors (run without recording), ``ctx.save_for_backward(t, ...)``, and a ``@staticmethod
-    backward(ctx, grad_output)`` that reads ``ctx.saved_tensors`` and returns Tensors. In both ways the
-    context is the Function object itself, which is also the output's ``grad_fn``.
+    backward(ctx, grad_output)`` that reads ``ctx.saved_tensors`` and returns Tensors (run by
+    ``_ctx_style_forward`` and ``_ctx_style_backward``, at the end of this file; the ctx methods are in
+    ``pytorch_function.py``). In both ways the context is the Function object itself, which is also the
+    output's ``grad_fn``.
     ``needs_input_grad[i]`` tells whether input ``i`` needs a gradient (all False under ``no_grad``), so a
     backward can skip work nobody asked for and a forward can skip saving what no backward will read.
     """
@@ -65,29 +73,21 @@ class Function:
     def apply(cls, *inputs, **options):
         """Run the op on tensors and record it in the graph (unless inside ``no_grad``)."""
         fn = cls()
-        if cls.ctx_style:
-            tensors = [x if isinstance(x, Tensor) else None for x in inputs]
-            fn.needs_input_grad = tuple(_grad_enabled and t is not None and t.requires_grad for t in tensors)
-            with no_grad():  # the forward's own tensor ops are not part of the graph
-                out = cls.forward(fn, *inputs, **options)
-            if not isinstance(out, Tensor):
-                raise TypeError(f"{cls.__name__}.forward must return one Tensor, got {type(out).__name__}")
-            out = out.data
+        if cls.ctx_style:  # PyTorch's spelling, forward(ctx, *args) on Tensors: see _ctx_style_forward
+            tensors, out = _ctx_style_forward(fn, inputs, options)
         else:
             tensors = [x if x is None or isinstance(x, Tensor) else _constant(x, inputs) for x in inputs]
-            fn.needs_input_grad = tuple(_grad_enabled and t is not None and t.requires_grad for t in tensors)
+            fn.needs_input_grad = _needs_input_grad(tensors)
             arrays = [None if t is None else t.data for t in tensors]
             try:
                 out = fn.forward(*arrays, **options)
-            except ValueError as e:
+            except ValueError as e:  # name the op and the shapes it was given
                 shapes = ", ".join("None" if a is None else str(a.shape) for a in arrays)
                 raise ValueError(f"{cls.__name__}: {e} (input shapes: {shapes})") from None
         result = Tensor(out)
-        if any(fn.needs_input_grad):
-            result.requires_grad = True
-            result._ctx = fn
-            fn.inputs = tensors
-            fn.input_versions = [None if t is None else t._version for t in tensors]
+        if any(fn.needs_input_grad):  # remember how result was made: the graph that backward walks
+            result.requires_grad, result._ctx, fn.inputs = True, fn, tensors
+            fn.input_versions = [None if t is None else t._version for t in tensors]  # see check_unchanged
         return result
 
     def forward(self, *arrays, **options):
@@ -97,79 +97,31 @@ class Function:
         raise NotImplementedError
 
     def input_grads(self, g):
-        """dL/d(each input) from dL/dy = g, as arrays, whichever way the op was written. Refuses when an
-        input was changed in place since the forward: the saved values no longer match it."""
-        if not self.ctx_style:
-            for i, (t, version) in enumerate(zip(self.inputs, self.input_versions)):
-                if t is not None and t._version != version:
-                    raise _modified_error(self, i)
-            return self.backward(g)
-        with no_grad():
-            grads = type(self).backward(self, Tensor(g))
-        grads = grads if isinstance(grads, tuple) else (grads,)
-        n = len(self.inputs)
-        if len(grads) < n or any(x is not None for x in grads[n:]):  # extra Nones are fine, as in PyTorch
-            raise RuntimeError(f"{type(self).__name__}.backward returned {len(grads)} gradients for {n} inputs "
-                               "of forward: return one per input (None for non-tensors)")
-        return [None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x) for x in grads]
+        """dL/d(each input) from dL/dy = g, as arrays: ``backward``, once the inputs are known unchanged."""
+        if self.ctx_style:
+            return _ctx_style_backward(self, g)
+        check_unchanged(self)
+        return self.backward(g)
 
-    def save_for_backward(self, *tensors):
-        self._saved = [(t, None if t is None else t._version) for t in tensors]
-
-    @property
-    def saved_tensors(self):
-        for t, version in self._saved:
-            if t is not None and t._version != version:
-                raise _modified_error(self, None)
-        return tuple(t for t, _ in self._saved)
-
-    @property
-    def next_functions(self):
-        """PyTorch's view of the graph: for each input, (the node its gradient goes to, 0). That node is
-        the input's ``grad_fn``, an ``AccumulateGrad`` for a leaf that requires grad, or None."""
-        if self.released:
-            raise GraphFreedError("next_functions: backward() has freed this part of the graph "
-                                  "(backward(retain_graph=True) keeps it)")
-        return tuple((None if t is None or not t.requires_grad else t.grad_fn or AccumulateGrad(t), 0)
-                     for t in self.inputs)
+    torch_name = None  # PyTorch's name for the op's grad_fn (minidl's ops set it; a forward may refine it)
 
     def name(self):
-        return f"{type(self).__name__}Backward"
+        """``AddBackward0``, ``AddmmBackward0``, ...: PyTorch's names, so a printed graph reads as PyTorch's
+        does; ``CubeBackward`` for a Function ``Cube`` of your own."""
+        return self.torch_name or f"{type(self).__name__}Backward"
 
     def __repr__(self):
-        return f"<{self.name()}>"
+        return f"<{self.name()} object at {id(self):#x}>"
 
     def release(self):
         """Drop the saved arrays and the links to the inputs, so memory is freed after backward."""
+        name = self.name()
         self.__dict__.clear()
-        self.inputs = None
+        self.inputs, self.torch_name = None, name
 
     @property
     def released(self):
         return getattr(self, "inputs", None) is None
-
-
-class AccumulateGrad:
-    """Where ``next_functions`` ends: the gradient is added to ``variable.grad`` (as named in PyTorch)."""
-
-    next_functions = ()
-
-    def __init__(self, variable):
-        self.variable = variable
-
-    def __repr__(self):
-        return "<AccumulateGrad>"
-
-
-def _modified_error(fn, i):
-    which = "a saved tensor" if i is None else f"input {i}"
-    return RuntimeError(f"one of the variables needed for gradient computation has been modified by an in-place "
-                        f"operation: {which} of {fn.name()} changed after the forward pass (its version counter "
-                        "moved on); compute a new tensor (y = y + 1) instead of changing it in place")
-
-
-class GraphFreedError(RuntimeError):
-    """The graph was freed by an earlier ``backward()`` and cannot be walked again."""
 
 
 def graph_order(output, constants=False):
@@ -192,12 +144,7 @@ def graph_order(output, constants=False):
         visited.add(id(t))
         stack.append((t, True))
         if t._ctx is not None:
-            if t._ctx.released:
-                raise GraphFreedError(
-                    "Trying to backward through the graph a second time: its saved arrays were freed by "
-                    "the first backward(). Call backward(retain_graph=True) the first time if you need to "
-                    "go through it again."
-                )
+            check_not_freed(t._ctx)
             stack.extend((x, False) for x in reversed(t._ctx.inputs)  # reversed: the first argument pops first
                          if x is not None and (constants or x.requires_grad) and id(x) not in visited)
     return order
@@ -247,8 +194,8 @@ class Tensor(TensorMethods):
         self._retain_grad = False
         self._version = 0  # bumped by every in-place change (tensor_methods.py), checked by backward
 
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
+    shape = property(lambda self: Size(self.data.shape))
+    dtype = property(lambda self: DType(self.data.dtype))  # NumPy's dtype, printed as minidl.float32
     ndim = property(lambda self: self.data.ndim)
 
     def detach(self):
@@ -276,45 +223,33 @@ class Tensor(TensorMethods):
     def zero_grad(self):
         self.grad = None
 
-    def __repr__(self):
-        extra = f", grad_fn={self._ctx}" if self._ctx else ", requires_grad=True" if self.requires_grad else ""
-        name = f", name={self.name!r}" if self.name else ""
-        return f"Tensor({self.data!r}{extra}{name})"
+    def __repr__(self):  # PyTorch's: tensor([1.0000, 2.5000], dtype=..., grad_fn=<AddBackward0>)
+        suffixes = [f"grad_fn=<{self._ctx.name()}>" if self._ctx else "requires_grad=True"] if self.requires_grad else []
+        if self.name:
+            suffixes.append(f"name={self.name!r}")
+        return tensor_repr(self.data, suffixes)
+
+    def __format__(self, spec):
+        """A single number formats as that number (``f"{loss:>7f}"``), as in PyTorch; others as ``repr``."""
+        return format(self.data.item(), spec) if self.data.ndim == 0 else format(repr(self), spec)
 
     # --- the backward pass --------------------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=False):
         """Compute dself/dx for every tensor x in the graph that requires grad, accumulating into ``x.grad``.
 
-        ``grad`` is dL/dself; it may be omitted only for a single-element tensor (then dL/dself = 1).
+        ``gradient`` is dL/dself, of self's shape; it may be omitted only for a single-element tensor (then
+        dL/dself = 1). For a non-scalar y, ``y.backward(v)`` gives x the vector-Jacobian product vᵀ·(dy/dx).
         Gradients add up across calls, as in PyTorch, until ``zero_grad()``. The graph is freed afterwards
         unless ``retain_graph=True``.
         """
-        if not self.requires_grad:
-            raise RuntimeError(
-                "backward() called on a tensor that does not require grad: none of the tensors it was "
-                "computed from has requires_grad=True (or it was computed inside no_grad()), so there is "
-                "no graph to differentiate."
-            )
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward() without a gradient needs a single-element output, got shape {self.shape}; "
-                    "pass grad= (dL/d output, same shape) or reduce the output first, e.g. .sum()."
-                )
-            grad = np.ones_like(self.data)
-        else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
-            if grad.shape != self.shape:
-                raise ValueError(f"backward(): grad has shape {grad.shape}, but the tensor has shape {self.shape}")
-
-        grads = {id(self): grad}  # dL/dt for tensors reached so far, summed over paths
-        kept = {id(grad)}  # arrays some .grad (or the caller) holds: never to be handed to a second tensor
+        grads = {id(self): _initial_grad(self, gradient)}  # dL/dt for tensors reached so far, summed over paths
+        store = _GradStore(grads[id(self)])  # does t.grad += g (without a copy where that is safe)
         for t in reversed(graph_order(self)):  # each tensor after every tensor computed from it
             g = grads.pop(id(t), None)
             if g is None:
                 continue
             if t._ctx is None or t._retain_grad:
-                _accumulate_grad(t, g, kept)
+                store.add(t, g)
             if t._ctx is None:
                 continue
             fn = t._ctx
@@ -326,17 +261,76 @@ class Tensor(TensorMethods):
             if not retain_graph:
                 fn.release()
 
-def _accumulate_grad(t, g, kept):
-    """t.grad += g, keeping ``g`` itself as t.grad when that is safe.
+
+# --- the machinery around backprop: argument checks, PyTorch's second spelling ---------------------------
+def _initial_grad(t, grad):
+    """dL/dt for ``t.backward(gradient)``: 1 for a single-element t when it is omitted, else it, checked."""
+    if not t.requires_grad:
+        raise RuntimeError(
+            "backward() called on a tensor that does not require grad: none of the tensors it was "
+            "computed from has requires_grad=True (or it was computed inside no_grad()), so there is "
+            "no graph to differentiate."
+        )
+    if grad is None:
+        if t.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a single-element output, got shape {t.data.shape}; "
+                "pass gradient= (dL/d output, same shape) or reduce the output first, e.g. .sum()."
+            )
+        return np.ones_like(t.data)
+    grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=t.dtype)
+    if grad.shape != t.shape:
+        raise ValueError(f"backward(): gradient has shape {grad.shape}, but the tensor has shape {t.data.shape}")
+    return grad
+
+
+class _GradStore:
+    """``t.grad += g`` for the tensors of one backward pass, keeping ``g`` itself as ``t.grad`` when safe.
 
     Copying every gradient into ``.grad`` would cost a new parameter-sized allocation (and its page faults)
     per parameter and step. ``g`` can be kept when it is a fresh array nobody else holds; it must be copied
-    when it is a view, or an array another tensor also received (``Add`` gives both inputs the same g).
+    when it is a view, or an array another tensor also received (``Add`` gives both inputs the same g), or
+    the caller's own ``grad``.
     """
-    if t.grad is not None:
-        t.grad = t.grad + g
-    elif g.flags.owndata and g.flags.writeable and g.dtype == t.dtype and id(g) not in kept:
-        t.grad = g
-    else:
-        t.grad = g.astype(t.dtype, copy=True)
-    kept.add(id(t.grad))
+
+    def __init__(self, caller_grad):
+        self.kept = {id(caller_grad)}  # arrays some .grad (or the caller) holds: never to be handed on
+
+    def add(self, t, g):
+        if t.grad is not None:
+            new = t.grad + g
+        elif g.flags.owndata and g.flags.writeable and g.dtype == t.dtype and id(g) not in self.kept:
+            new = g
+        else:
+            new = g.astype(t.dtype, copy=True)
+        self.kept.add(id(new))
+        t.grad = new.view(Grad)  # a NumPy array that prints as PyTorch prints a gradient (printing.py)
+
+
+def _needs_input_grad(tensors):
+    """For each input: does it need a gradient? (All False under ``no_grad``.)"""
+    return tuple(_grad_enabled and t is not None and t.requires_grad for t in tensors)
+
+
+def _ctx_style_forward(fn, inputs, options):
+    """``apply`` for PyTorch's spelling: a static ``forward(ctx, *args)`` on Tensors, run without recording;
+    non-Tensor arguments are no inputs of the graph. Returns (the input tensors, the output array)."""
+    tensors = [x if isinstance(x, Tensor) else None for x in inputs]
+    fn.needs_input_grad = _needs_input_grad(tensors)
+    with no_grad():  # the forward's own tensor ops are not part of the graph
+        out = type(fn).forward(fn, *inputs, **options)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{type(fn).__name__}.forward must return one Tensor, got {type(out).__name__}")
+    return tensors, out.data
+
+
+def _ctx_style_backward(fn, g):
+    """``input_grads`` for PyTorch's spelling: ``backward(ctx, grad_output)`` on Tensors, one per input."""
+    with no_grad():
+        grads = type(fn).backward(fn, Tensor(g))
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    n = len(fn.inputs)
+    if len(grads) < n or any(x is not None for x in grads[n:]):  # extra Nones are fine, as in PyTorch
+        raise RuntimeError(f"{type(fn).__name__}.backward returned {len(grads)} gradients for {n} inputs "
+                           "of forward: return one per input (None for non-tensors)")
+    return [None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x) for x in grads]

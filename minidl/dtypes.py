@@ -17,12 +17,16 @@ int8, uint8, bool = np.int8, np.uint8, np.bool_
 
 
 class device:
-    """``minidl.device("cpu")``: the only device there is."""
+    """``minidl.device("cpu")``, the only device there is. Other devices PyTorch knows can be named, as
+    PyTorch allows without the hardware (``device("cuda").index``), but using one is refused."""
+
+    TYPES = ("cpu", "cuda", "mps", "xpu", "meta")
 
     def __init__(self, type="cpu", index=None):
-        type = str(type)
-        check_device(type)
-        self.type, self.index = type.split(":")[0], index
+        name, _, number = str(type).partition(":")
+        if name not in self.TYPES:
+            raise RuntimeError(f"Expected one of {', '.join(self.TYPES)} device type at start of device string: {type}")
+        self.type, self.index = name, int(number) if number else index
 
     def __eq__(self, other):
         return isinstance(other, (device, str)) and str(self) == str(other)
@@ -30,17 +34,32 @@ class device:
     __hash__ = object.__hash__
 
     def __str__(self):
-        return self.type
+        return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __repr__(self):
-        return f"device(type='{self.type}')"
+        return f"device(type='{self.type}')" if self.index is None else f"device(type='{self.type}', index={self.index})"
+
+
+device_type = device
 
 
 def check_device(d):
     """Accept None, "cpu" and ``device("cpu")``; anything else is a device minidl does not have."""
-    if d is None or isinstance(d, device) or str(d).split(":")[0] == "cpu":
+    if d is None or str(d).split(":")[0] == "cpu":
         return
     raise RuntimeError(f"device {str(d)!r} is not available: minidl runs on the CPU only (use device='cpu')")
+
+
+def to_arguments(args, dtype=None, device=None):
+    """(dtype, device) of a PyTorch ``.to(...)`` call: ``to("cpu")``, ``to(float64)``, ``to(device, dtype)``,
+    keywords or positions; the device is checked (CPU only)."""
+    for a in args:
+        if isinstance(a, (str, device_type)):
+            device = a
+        else:
+            dtype = a
+    check_device(device)
+    return dtype, device
 
 
 def set_default_device(d):

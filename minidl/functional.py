@@ -3,16 +3,19 @@
 Each op is a ``Function`` (forward and backward side by side, backward math in the docstring) plus a
 lowercase function that applies it, as in ``torch.nn.functional``. Notation: y the output, g = dL/dy.
 ``conv2d``, ``max_pool2d`` and ``avg_pool2d`` run on the kernel set selected by ``minidl.use_kernels``:
-the plain ones of ``minidl/textbook/`` (read those) or the engineered ones of ``minidl/fast/`` (the default).
+the plain ones of ``minidl/textbook/`` (read those) or the engineered ones of ``minidl/fast/`` (the default);
+so do ``relu`` and ``linear``, whose plain versions are the Functions in this file.
 """
 import numpy as np
 
 from . import kernels, random
 from .autograd import Function, Tensor
+from .losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits, SmoothL1Loss
 
 
 class ReLU(Function):
     """y = max(x, 0).   dL/dx = g ⊙ [x > 0]  (the kink at 0 gets gradient 0, as in PyTorch)."""
+    torch_name = "ReluBackward0"
 
     def forward(self, x):
         y = np.maximum(x, 0)
@@ -25,6 +28,7 @@ class ReLU(Function):
 
 class Sigmoid(Function):
     """y = σ(x) = 1 / (1 + e⁻ˣ).   dL/dx = g ⊙ y ⊙ (1 - y)."""
+    torch_name = "SigmoidBackward0"
 
     def forward(self, x):
         # σ(x) = (1 + tanh(x/2)) / 2 is an identity; unlike 1 / (1 + e⁻ˣ) it never overflows for large -x
@@ -37,6 +41,7 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     """y = tanh x.   dL/dx = g ⊙ (1 - y²)."""
+    torch_name = "TanhBackward0"
 
     def forward(self, x):
         self.y = np.tanh(x)
@@ -52,6 +57,7 @@ class Softmax(Function):
     The Jacobian is dy_i/dx_k = y_i (δ_ik - y_k), so dL/dx = y ⊙ (g - Σ_i g_i y_i).
     The max is subtracted before exponentiating: it cancels in the ratio and keeps e^x from overflowing.
     """
+    torch_name = "SoftmaxBackward0"
 
     def forward(self, x, axis=-1):
         e = np.exp(x - x.max(axis=axis, keepdims=True))
@@ -67,6 +73,7 @@ class LogSoftmax(Function):
 
     dy_i/dx_k = δ_ik - softmax(x)_k, so dL/dx = g - softmax(x) ⊙ Σ_i g_i.
     """
+    torch_name = "LogSoftmaxBackward0"
 
     def forward(self, x, axis=-1):
         shifted = x - x.max(axis=axis, keepdims=True)
@@ -86,6 +93,7 @@ class CrossEntropy(Function):
         dL/dz = (softmax(z) - onehot(t)) / N   (times the incoming g, a scalar),
     and avoids ever taking the log of a probability that underflowed to 0.
     """
+    torch_name = "NllLossBackward0"
 
     def forward(self, logits, labels, reduction="mean"):
         if logits.ndim != 2 or labels.shape != (logits.shape[0],):
@@ -119,6 +127,7 @@ class MSELoss(Function):
 
         dL/da = 2 g ⊙ (a - b) (/ n for "mean"),   dL/db = -dL/da
     """
+    torch_name = "MseLossBackward0"
 
     def forward(self, a, b, reduction="mean"):
         if a.shape != b.shape:
@@ -137,11 +146,13 @@ class Linear(Function):
 
         dL/dx = g W          dL/dW = gᵀ x (summed over all leading axes)          dL/db = Σ g
     """
+    torch_name = "AddmmBackward0"
 
     def forward(self, x, weight, bias=None):
         if x.shape[-1] != weight.shape[1]:
             raise ValueError(f"linear: input has {x.shape[-1]} features but weight {weight.shape} expects {weight.shape[1]}")
         self.x, self.weight = x, weight
+        self.torch_name = "ViewBackward0" if x.ndim != 2 else "AddmmBackward0" if bias is not None else "MmBackward0"
         y = x @ weight.T
         if bias is not None:
             y += bias
@@ -160,6 +171,7 @@ class Dropout(Function):
 
     Scaling at training time keeps E[y] = x, so evaluation needs no rescaling.
     """
+    torch_name = "MulBackward0"
 
     def forward(self, x, p):
         self.scaled_mask = (random.generator().random(x.shape) >= p).astype(x.dtype) / (1 - p)
@@ -170,7 +182,8 @@ class Dropout(Function):
 
 
 def relu(x):
-    return ReLU.apply(x)
+    """max(x, 0): ``ReLU`` above, or the fast kernel set's twin (the same numbers; ``minidl.kernels``)."""
+    return kernels.op("relu", ReLU.apply)(x)
 
 
 def sigmoid(x):
@@ -208,8 +221,34 @@ def mse_loss(input, target, reduction="mean"):
     return MSELoss.apply(input, target, reduction=_check_reduction(reduction))
 
 
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """Binary cross-entropy between probabilities ``input`` in [0, 1] and ``target`` (same shape), each
+    element weighted by ``weight`` (broadcast); logs clamped at -100 as in PyTorch."""
+    return BinaryCrossEntropy.apply(input, target, weight, reduction=_check_reduction(reduction))
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """Binary cross-entropy of sigmoid(``input``) and ``target``, computed stably from the logits;
+    ``pos_weight`` weighs positive targets (one value per class, the last dimension)."""
+    return BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction=_check_reduction(reduction))
+
+
+def l1_loss(input, target, reduction="mean"):
+    """Mean absolute error |input - target| (``reduction``: "mean", "sum" or "none"). Built from ``Sub``,
+    ``Abs`` and ``Mean``/``Sum``, as PyTorch builds it: the backward is theirs, dL/dinput = g sign(d) / n."""
+    losses = (input - target).abs()
+    reduction = _check_reduction(reduction)
+    return losses if reduction == "none" else getattr(losses, reduction)()
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """Quadratic (0.5 d² / beta) for |d| < beta, linear (|d| - 0.5 beta) beyond, d = input - target."""
+    return SmoothL1Loss.apply(input, target, beta=beta, reduction=_check_reduction(reduction))
+
+
 def linear(x, weight, bias=None):
-    return Linear.apply(x, weight, bias)
+    """x Wᵀ + b: ``Linear`` above, or the fast kernel set's twin (the same numbers; ``minidl.kernels``)."""
+    return kernels.op("linear", Linear.apply)(x, weight, bias)
 
 
 def dropout(x, p=0.5, training=True):

@@ -36,6 +36,15 @@ def load_image(path, long_side=None):
     EXIF orientation is applied (phone photos come out upright), grayscale is repeated over the three
     channels, transparent pixels are composited on white and 16-bit images are scaled by 1/65535.
     """
+    rgb = _to_rgb_float(open_image(path))
+    if long_side is not None:
+        rgb = resize_long_side(rgb, long_side)
+    return rgb
+
+
+def open_image(path):
+    """The decoded Pillow image in ``path``, EXIF orientation applied; ``ImageError`` naming the file if it
+    is missing, a folder, not an image or truncated (``load_image`` and ``vision.io.read_image`` use it)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
@@ -46,15 +55,11 @@ def load_image(path, long_side=None):
     try:
         with Image.open(path) as img:
             img.load()  # decode now, so a truncated file fails here, inside the try
-            img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb_float(img)
+            return ImageOps.exif_transpose(img)
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image Pillow can read (expected a JPEG or PNG file)") from None
     except (OSError, ValueError, SyntaxError) as e:  # truncated data, bad chunks, permission denied, ...
         raise ImageError(f"{path}: cannot read image ({_one_line(e)})") from None
-    if long_side is not None:
-        rgb = resize_long_side(rgb, long_side)
-    return rgb
 
 
 def _to_rgb_float(img):

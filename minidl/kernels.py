@@ -3,8 +3,8 @@
 ``minidl.textbook`` holds the plain versions a student reads (im2col over the whole batch, one matrix
 product, col2im); ``minidl.fast`` holds engineered versions that compute the same numbers faster
 (chunks, threads, direct BLAS calls). ``F.conv2d``, ``F.max_pool2d``, ``F.avg_pool2d`` and
-``style.gram_matrix``, and everything built on them (``nn.Conv2d``, VGG19, style transfer), run on the
-selected set:
+``style.gram_matrix``, and everything built on them (``nn.Conv2d``, VGG19, style transfer), and Adam's
+step (``optim.Adam.update``) run on the selected set:
 
     minidl.use_kernels("textbook")          # from now on
     with minidl.use_kernels("textbook"):    # inside the block only
@@ -12,6 +12,9 @@ selected set:
 
 or ``MINIDL_KERNELS=textbook python examples/fashion_cnn.py`` to run a program unchanged on the textbook
 kernels (so a debugger steps through the very code you read). The default is "fast".
+
+``F.relu`` and ``F.linear`` (so ``nn.ReLU`` and ``nn.Linear``) take the fast set's versions too, through
+``op``; the textbook set has none of its own for them: they are the Functions written in ``functional.py``.
 """
 import importlib
 import os
@@ -24,7 +27,8 @@ _selected = None  # None until the first use: then MINIDL_KERNELS, or "fast"
 def _from_environment():
     name = os.environ.get("MINIDL_KERNELS", "fast")
     if name not in KERNEL_SETS:
-        raise ValueError(f"MINIDL_KERNELS={name!r}: must be one of {', '.join(KERNEL_SETS)}")
+        raise ValueError(f"MINIDL_KERNELS={name!r} is not a kernel set: set it to {' or '.join(KERNEL_SETS)} (both "
+                         "run on the CPU), or unset it for the default, fast")
     return name
 
 
@@ -57,3 +61,9 @@ class use_kernels:
     def __exit__(self, *exc):
         global _selected
         _selected = self.previous
+
+
+def op(name, plain):
+    """The selected kernel set's function ``name`` (e.g. ``"relu"``), or ``plain`` when the set has none
+    (the textbook set, for the ops ``functional.py`` writes out itself)."""
+    return getattr(active(), name, plain)

@@ -26,6 +26,7 @@ def unbroadcast(grad, shape):
 
 class Add(Function):
     """y = a + b.   dL/da = g,  dL/db = g  (each summed back to its shape)."""
+    torch_name = "AddBackward0"
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
@@ -37,6 +38,7 @@ class Add(Function):
 
 class Sub(Function):
     """y = a - b.   dL/da = g,  dL/db = -g."""
+    torch_name = "SubBackward0"
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
@@ -48,6 +50,7 @@ class Sub(Function):
 
 class Mul(Function):
     """y = a ⊙ b.   dL/da = g ⊙ b,  dL/db = g ⊙ a."""
+    torch_name = "MulBackward0"
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -61,6 +64,7 @@ class Mul(Function):
 
 class Div(Function):
     """y = a / b.   dL/da = g / b,  dL/db = -g ⊙ a / b² = -g ⊙ y / b."""
+    torch_name = "DivBackward0"
 
     def forward(self, a, b):
         self.a_shape, self.b = a.shape, b
@@ -75,6 +79,7 @@ class Div(Function):
 
 class Neg(Function):
     """y = -x.   dL/dx = -g."""
+    torch_name = "NegBackward0"
 
     def forward(self, x):
         return -x
@@ -93,6 +98,7 @@ class Pow(Function):
         if p.dtype.kind in "iub" and x.dtype.kind == "f":  # PyTorch keeps x's float dtype; NumPy would widen
             p = p.astype(x.dtype)
         self.x, self.p = x, p
+        self.torch_name = "PowBackward0" if p.ndim == 0 else "PowBackward2" if x.ndim == 0 else "PowBackward1"
         self.y = x**p
         return self.y
 
@@ -107,6 +113,7 @@ class Pow(Function):
 
 class Exp(Function):
     """y = eˣ.   dL/dx = g ⊙ y  (the exponential is its own derivative)."""
+    torch_name = "ExpBackward0"
 
     def forward(self, x):
         self.y = np.exp(x)
@@ -118,6 +125,7 @@ class Exp(Function):
 
 class Log(Function):
     """y = ln x.   dL/dx = g / x."""
+    torch_name = "LogBackward0"
 
     def forward(self, x):
         self.x = x
@@ -129,6 +137,7 @@ class Log(Function):
 
 class Sqrt(Function):
     """y = √x.   dL/dx = g / (2y)."""
+    torch_name = "SqrtBackward0"
 
     def forward(self, x):
         self.y = np.sqrt(x)
@@ -152,6 +161,8 @@ class MatMul(Function):
         if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != k_b:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align (inner sizes differ)")
         self.a, self.b = a, b
+        self.torch_name = {(2, 2): "MmBackward0", (1, 1): "DotBackward0", (2, 1): "MvBackward0",
+                           (1, 2): "SqueezeBackward4"}.get((a.ndim, b.ndim), "UnsafeViewBackward0")
         return a @ b
 
     def backward(self, g):
@@ -182,6 +193,7 @@ class Sum(Function):
     def forward(self, x, axis=None, keepdims=False):
         self.x_shape, self.axes = x.shape, _as_axes(axis, x.ndim)
         self.keepdims = keepdims
+        self.torch_name = "SumBackward0" if axis is None else "SumBackward1"
         return np.asarray(x.sum(axis=self.axes, keepdims=keepdims))
 
     def backward(self, g):
@@ -197,6 +209,7 @@ class Mean(Function):
         self.x_shape, self.axes = x.shape, _as_axes(axis, x.ndim)
         self.keepdims = keepdims
         self.n = int(np.prod([x.shape[a] for a in self.axes]))
+        self.torch_name = "MeanBackward0" if axis is None else "MeanBackward1"
         return np.asarray(x.mean(axis=self.axes, keepdims=keepdims))
 
     def backward(self, g):
@@ -215,6 +228,7 @@ class Max(Function):
 
     def forward(self, x, axis=None, keepdims=False):
         self.axes, self.keepdims = _as_axes(axis, x.ndim), keepdims
+        self.torch_name = "MaxBackward1" if axis is None else "MaxBackward0"
         y = x.max(axis=self.axes, keepdims=True)
         self.mask = x == y
         return y if keepdims else np.squeeze(y, axis=self.axes)
@@ -228,6 +242,7 @@ class Max(Function):
 
 class Reshape(Function):
     """y = x viewed with a new shape.   dL/dx = g reshaped back to x's shape."""
+    torch_name = "ViewBackward0"
 
     def forward(self, x, shape):
         self.x_shape = x.shape
@@ -239,6 +254,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     """y = x with its axes permuted by ``axes`` (reversed when None).   dL/dx = g permuted back."""
+    torch_name = "PermuteBackward0"
 
     def forward(self, x, axes=None):
         self.axes = axes
@@ -259,6 +275,10 @@ class GetItem(Function):
 
     def forward(self, x, index):
         self.x_shape, self.x_dtype, self.index = x.shape, x.dtype, index
+        parts = index if isinstance(index, tuple) else (index,)
+        basic = all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)) for i in parts)
+        self.torch_name = ("IndexBackward0" if not basic else "SelectBackward0" if all(isinstance(i, (int, np.integer)) for i in parts)
+                           else "UnsqueezeBackward0" if all(i is None for i in parts) else "SliceBackward0")
         return x[index]
 
     def backward(self, g):
@@ -269,6 +289,7 @@ class GetItem(Function):
 
 class Sin(Function):
     """y = sin x.   dL/dx = g ⊙ cos x."""
+    torch_name = "SinBackward0"
 
     def forward(self, x):
         self.x = x
@@ -280,6 +301,7 @@ class Sin(Function):
 
 class Cos(Function):
     """y = cos x.   dL/dx = -g ⊙ sin x."""
+    torch_name = "CosBackward0"
 
     def forward(self, x):
         self.x = x
@@ -291,6 +313,7 @@ class Cos(Function):
 
 class Abs(Function):
     """y = |x|.   dL/dx = g ⊙ sign(x)  (0 at x = 0, as in PyTorch)."""
+    torch_name = "AbsBackward0"
 
     def forward(self, x):
         self.x = x
@@ -302,6 +325,7 @@ class Abs(Function):
 
 class Clamp(Function):
     """y = min(max(x, low), high) (a missing bound is no bound).   dL/dx = g where low ≤ x ≤ high, else 0."""
+    torch_name = "ClampBackward1"
 
     def forward(self, x, low=None, high=None):
         self.inside = (x >= (-np.inf if low is None else low)) & (x <= (np.inf if high is None else high))
@@ -313,6 +337,7 @@ class Clamp(Function):
 
 class Cat(Function):
     """y = the inputs joined along ``dim``.   dL/d(input i) = the slice of g where input i was placed."""
+    torch_name = "CatBackward0"
 
     def forward(self, *arrays, dim=0):
         self.dim, self.ends = dim, np.cumsum([a.shape[dim] for a in arrays])
@@ -324,6 +349,7 @@ class Cat(Function):
 
 class Cast(Function):
     """y = x converted to ``dtype``.   dL/dx = g converted back to x's dtype."""
+    torch_name = "ToCopyBackward0"
 
     def forward(self, x, dtype):
         self.x_dtype = x.dtype

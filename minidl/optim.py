@@ -1,15 +1,17 @@
 """Optimizers: ``SGD`` (with momentum), ``Adam``, ``RMSprop`` and ``Adagrad``, with PyTorch's names and rules;
 and one learning-rate schedule, ``ExponentialLR``.
 
-Each ``step()`` updates the parameters' arrays in place. For SGD and Adam, the ones minidl's examples
-train with, the state (momentum buffers, Adam's moments) and one scratch array per parameter are allocated
-once, on the first step; after that a step allocates nothing parameter-sized, because for a small model
-the optimizer is a large share of the training time. RMSprop and Adagrad are written plainly.
+Each ``step()`` updates the parameters' arrays in place. The state (momentum buffers, Adam's moments) is
+allocated once, on the first step. For a small model the optimizer is a large share of the training time,
+so SGD works through one scratch array per parameter and Adam's step runs in place on the fast kernels
+(``minidl/fast/fast_adam.py``); Adam's code here, RMSprop and Adagrad are written plainly.
 """
+import inspect
 import math
 
 import numpy as np
 
+from . import conventions, kernels
 from .autograd import Tensor
 
 
@@ -49,8 +51,13 @@ class Optimizer:
 def _trainable(params, who):
     """The list of tensors to train, or a one-line error for each way of handing an optimizer nothing to train."""
     hint = "pass model.parameters()"
-    if hasattr(params, "parameters") or isinstance(params, Tensor):
-        what = "a single tensor" if isinstance(params, Tensor) else f"the model ({type(params).__name__}) itself"
+    if hasattr(params, "parameters") or isinstance(params, Tensor) or inspect.ismethod(params):
+        if isinstance(params, Tensor):
+            what = "a single tensor"
+        elif inspect.ismethod(params):  # model.parameters without the call
+            what = f"the method {type(params.__self__).__name__}.{params.__name__} itself, not called"
+        else:
+            what = f"the model ({type(params).__name__}) itself"
         raise TypeError(f"{who} needs an iterable of parameter tensors, got {what}: {hint}")
     params = list(params)
     if not params:
@@ -62,6 +69,11 @@ def _trainable(params, who):
         if not p.is_leaf:
             raise ValueError(f"{who} can't train a non-leaf tensor (parameter {i}, computed by {p.grad_fn}): "
                              "train the leaf tensors it was computed from")
+    first = {}
+    for i, p in enumerate(params):
+        if first.setdefault(id(p), i) != i:  # one step would move it twice, with two states
+            raise ValueError(f"{who} got parameter {i} twice (first as parameter {first[id(p)]}): list each tensor "
+                             "once (model.parameters() lists a shared layer's tensors once)")
     if not any(p.requires_grad for p in params):
         raise ValueError(f"{who}: none of the {len(params)} tensors requires grad, so nothing would be trained; "
                          f"{hint} (or unfreeze with requires_grad_())")
@@ -74,11 +86,15 @@ class SGD(Optimizer):
         g ← g + λ θ              (weight_decay λ)
         v ← μ v + g               (momentum μ; v starts at the first g)
         θ ← θ - lr · v            (θ ← θ - lr · g when μ = 0)
+
+    ``nesterov=True`` steps by where the momentum is about to carry the weights: θ ← θ - lr · (g + μ v).
     """
 
-    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(params, lr)
-        self.momentum, self.weight_decay = momentum, weight_decay
+        if nesterov and momentum <= 0:
+            raise ValueError(f"SGD: nesterov=True needs a momentum above 0, got momentum={momentum}")
+        self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
 
     def init_state(self, p):
         # v starting at zero makes the first step v = g, PyTorch's initialisation of the buffer
@@ -92,7 +108,11 @@ class SGD(Optimizer):
             v = state["velocity"]
             v *= self.momentum
             v += s
-            np.multiply(v, self.lr, out=s)
+            if self.nesterov:
+                s += self.momentum * v  # g + μ v (a temporary: the rare path)
+                s *= self.lr
+            else:
+                np.multiply(v, self.lr, out=s)
         else:
             s *= self.lr
         param -= s
@@ -115,15 +135,18 @@ class Adam(Optimizer):
     with style transfer's ε = 0.1 they give different early steps. Keras is the default because the project's
     reference programs (TensorFlow's "Basic classification" and "Neural style transfer") run on Keras.
 
-    ε defaults to 1e-7 (Keras's value; PyTorch uses 1e-8). No m̂ or v̂ array is made: the bias corrections
-    are folded into two scalars (for "torch", lr · m̂ / (√v̂ + ε) = (lr · c / (1 - β₁ᵗ)) · m / (√v + ε c),
-    c = √(1 - β₂ᵗ)).
+    Without ``eps`` and ``eps_placement``, Adam follows the convention of ``minidl.set_defaults``: ε = 1e-7
+    placed as Keras does ("keras", the default), or ε = 1e-8 placed as PyTorch does ("torch", which
+    ``python -m minidl.as_torch`` selects).
     """
 
     EPS_PLACEMENTS = ("keras", "torch")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.0, eps_placement="keras"):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=None, weight_decay=0.0, eps_placement=None):
         super().__init__(params, lr)
+        convention = conventions.get_defaults()
+        eps = (1e-8 if convention == "torch" else 1e-7) if eps is None else eps
+        eps_placement = convention if eps_placement is None else eps_placement
         if eps_placement not in self.EPS_PLACEMENTS:
             raise ValueError(f"Adam: eps_placement must be one of {self.EPS_PLACEMENTS}, got {eps_placement!r}")
         self.beta1, self.beta2 = betas
@@ -135,26 +158,22 @@ class Adam(Optimizer):
         super().step()
 
     def init_state(self, p):
-        return {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data), "scratch": np.empty_like(p.data)}
+        return {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data)}
 
     def update(self, param, grad, state):
-        m, v, s = state["m"], state["v"], state["scratch"]
-        grad = self.decayed(grad, param)
-        b1, b2 = self.beta1, self.beta2
-        # m += (1 - β₁)(g - m)  is  β₁ m + (1 - β₁) g  with one scratch array
-        np.subtract(grad, m, out=s)
-        s *= 1 - b1
-        m += s
-        np.multiply(grad, grad, out=s)
-        s -= v
-        s *= 1 - b2
-        v += s
-        c = math.sqrt(1 - b2**self.t)
-        np.sqrt(v, out=s)
-        s += self.eps if self.eps_placement == "keras" else self.eps * c
-        np.divide(m, s, out=s)
-        s *= self.lr * c / (1 - b1**self.t)
-        param -= s
+        """One step, the formulas above line by line. The fast kernels (the default, ``minidl.use_kernels``)
+        compute the same numbers without temporary arrays: ``minidl/fast/fast_adam.py``."""
+        g = self.decayed(grad, param)
+        if kernels.selected() == "fast":
+            return kernels.active().adam_update(self, param, g, state)
+        b1, b2, t, m, v = self.beta1, self.beta2, self.t, state["m"], state["v"]
+        m[...] = b1 * m + (1 - b1) * g
+        v[...] = b2 * v + (1 - b2) * g * g
+        if self.eps_placement == "keras":
+            param -= self.lr * math.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + self.eps)
+        else:
+            m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+            param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 class RMSprop(Optimizer):

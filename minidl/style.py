@@ -34,6 +34,7 @@ from . import functional as F
 from . import kernels
 from .optim import Adam
 from .autograd import Function, Tensor, no_grad
+from .interrupt import Interrupted
 
 CONTENT_LAYERS = ("block5_conv2",)
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -138,6 +139,41 @@ def _constant(x):
     return Tensor(x.data if isinstance(x, Tensor) else np.asarray(x))
 
 
+class StyleTransferLoss:
+    """L(x) = w_c · L_content(x) + w_s · L_style(x) + w_tv · L_tv(x), the function of the pixels x that style
+    transfer minimises (see the module doc).
+
+    The targets are computed once, here: the content photo's features P at ``content_layers`` and the style
+    picture's Gram matrices A_l at ``style_layers``. Calling ``loss(x)`` on an image Tensor (1, 3, H, W) runs
+    the network once, to the deepest layer either list needs, and returns the weighted parts {"content",
+    "style", "tv", "loss"} (their sum), a graph back to the pixels when grad is enabled.
+    """
+
+    def __init__(self, model, content, style, content_layers, style_layers, weights):
+        self.model, self.weights = model, weights
+        self.content_layers, self.style_layers = content_layers, style_layers
+        self.layers = list(dict.fromkeys(content_layers + style_layers))  # one forward pass serves both
+        with no_grad():  # the targets are constants: computed once, no graph kept
+            feats = _features(model, content, content_layers)
+            self.content_targets = [feats[name].data for name in content_layers]
+            feats = _features(model, style, style_layers)
+            self.style_targets = [gram_matrix(feats[name]).data for name in style_layers]
+
+    def __call__(self, x):
+        feats = _features(self.model, x, self.layers)
+        c = s = Tensor(np.zeros((), dtype=np.float32))  # the part of a layer list left empty
+        if self.content_layers:
+            terms = [content_loss(feats[name], p) for name, p in zip(self.content_layers, self.content_targets)]
+            c = _mean(terms)
+        if self.style_layers:
+            s = style_loss([feats[name] for name in self.style_layers], self.style_targets)
+        tv = total_variation_loss(x)
+        w = self.weights
+        parts = {"content": c * w["content_weight"], "style": s * w["style_weight"], "tv": tv * w["tv_weight"]}
+        parts["loss"] = parts["content"] + parts["style"] + parts["tv"]
+        return parts
+
+
 # --- the optimisation -------------------------------------------------------------------------------------
 
 @dataclass
@@ -159,15 +195,6 @@ class StyleTransferResult:
     weights: dict = field(default_factory=dict)
     message: str = ""
     interrupted: bool = False
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during ``style_transfer``: a ``KeyboardInterrupt`` that carries the steps done so far as
-    ``.result`` (a ``StyleTransferResult`` with ``interrupted=True``), so the caller can still save them."""
-
-    def __init__(self, result):
-        super().__init__(result.message)
-        self.result = result
 
 
 def preprocessing_convention(model):
@@ -216,8 +243,9 @@ def style_transfer(content, style, model, *, content_layers=CONTENT_LAYERS, styl
       run. L-BFGS restarts from the saved image with an empty curvature memory (SciPy's L-BFGS-B cannot
       save it), so its next steps are gradient-like and the result differs slightly from an uninterrupted
       run's.
-    - Ctrl-C (``KeyboardInterrupt``) during the steps raises ``Interrupted``, a ``KeyboardInterrupt``
-      whose ``.result`` holds the steps done so far.
+    - Ctrl-C (``KeyboardInterrupt``) during the steps raises ``minidl.interrupt.Interrupted``, a
+      ``KeyboardInterrupt`` whose ``.result`` holds the steps done so far (a ``StyleTransferResult`` with
+      ``interrupted=True``).
 
     Returns a ``StyleTransferResult`` (image, history, snapshots, weights, message).
     """
@@ -236,35 +264,11 @@ def style_transfer(content, style, model, *, content_layers=CONTENT_LAYERS, styl
     if any(v is None for v in weights.values()):
         defaults = default_loss_weights(model)
         weights = {k: defaults[k] if v is None else float(v) for k, v in weights.items()}
-    layers = list(dict.fromkeys(content_layers + style_layers))  # one forward pass serves both
 
     frozen = [(p, p.requires_grad) for p in model.parameters()]
     model.requires_grad_(False)  # only the pixels get a gradient: no weight-gradient work in the convs
     try:
-        with no_grad():  # the targets are constants: computed once, no graph kept
-            feats = _features(model, content, content_layers)
-            content_targets = [feats[name].data for name in content_layers]
-            feats = _features(model, style, style_layers)
-            style_targets = [gram_matrix(feats[name]).data for name in style_layers]
-            del feats
-
-        def loss_parts(x):
-            """The weighted loss parts of image Tensor x (a graph to the pixels when grad is enabled)."""
-            feats = _features(model, x, layers)
-            zero = Tensor(np.zeros((), dtype=np.float32))
-            c = zero
-            if content_layers:
-                c = content_loss(feats[content_layers[0]], content_targets[0])
-                for name, target in zip(content_layers[1:], content_targets[1:]):
-                    c = c + content_loss(feats[name], target)
-                c = c / len(content_layers)
-            s = style_loss([feats[name] for name in style_layers], style_targets) if style_layers else zero
-            tv = total_variation_loss(x)
-            parts = {"content": c * weights["content_weight"], "style": s * weights["style_weight"],
-                     "tv": tv * weights["tv_weight"]}
-            parts["loss"] = parts["content"] + parts["style"] + parts["tv"]
-            return parts
-
+        loss_parts = StyleTransferLoss(model, content, style, content_layers, style_layers, weights)
         run = _Recorder(steps, snapshot_every, callback, on_checkpoint, optimizer)
         if resume is not None:
             x0 = run.resume(resume, content.shape)
@@ -280,7 +284,8 @@ def style_transfer(content, style, model, *, content_layers=CONTENT_LAYERS, styl
         except KeyboardInterrupt:
             if run.last is None:  # not one step recorded: nothing to hand back
                 raise
-            raise Interrupted(run.partial_result(weights)) from None
+            partial = run.partial_result(weights)
+            raise Interrupted(partial, partial.message) from None
     finally:
         for p, flag in frozen:
             p.requires_grad = flag
@@ -367,18 +372,16 @@ class _Recorder:
 
 
 def _run_adam(x0, loss_parts, run, steps, lr, betas, eps, resume):
+    """The loop: each step runs the network forward to the losses and back to the pixels (the weights are
+    frozen: only dL/dx is computed), then Adam moves the pixels, clipped to [0, 1] after each step.
+    ``run`` (a ``_Recorder``) keeps the history, snapshots and checkpoints; ``_adam`` makes the optimiser."""
     x = Tensor(x0, requires_grad=True)
-    opt = Adam([x], lr=lr, betas=tuple(betas), eps=eps)
-    if resume is not None:  # Adam's step count and moments as they were at the checkpoint
-        opt.t, opt.state[0] = int(resume["adam"]["t"]), opt.init_state(x)
-        opt.state[0]["m"][...], opt.state[0]["v"][...] = resume["adam"]["m"], resume["adam"]["v"]
-    # the checkpointed state at step k is taken before the k-th update: t = k, moments of k gradients
-    run.adam_state = lambda: {"t": opt.t, "m": opt.state[0]["m"], "v": opt.state[0]["v"]}
+    opt = _adam(x, lr, betas, eps, resume, run)
     for step in range(run.start, steps):
         start = time.perf_counter()
-        parts = loss_parts(x)
+        parts = loss_parts(x)  # L(x) and its weighted parts: a graph from the pixels to the loss
         opt.zero_grad()
-        parts["loss"].backward()
+        parts["loss"].backward()  # dL/dx into x.grad
         compute = time.perf_counter() - start
         # x still holds the image these losses belong to: record it before the update changes it
         run.record(step, x.data, parts)
@@ -389,6 +392,17 @@ def _run_adam(x0, loss_parts, run, steps, lr, betas, eps, resume):
     with no_grad():  # the losses of the final image (one more forward, no backward)
         run.record(steps, x.data, loss_parts(x))
     return x.data, f"{steps} Adam steps" + (f" (resumed at step {run.start})" if run.start else "")
+
+
+def _adam(x, lr, betas, eps, resume, run):
+    """Adam on the pixels x; with ``resume``, its step count and moments as they were at the checkpoint."""
+    opt = Adam([x], lr=lr, betas=tuple(betas), eps=eps)
+    if resume is not None:
+        opt.t, opt.state[0] = int(resume["adam"]["t"]), opt.init_state(x)
+        opt.state[0]["m"][...], opt.state[0]["v"][...] = resume["adam"]["m"], resume["adam"]["v"]
+    # the checkpointed state at step k is taken before the k-th update: t = k, moments of k gradients
+    run.adam_state = lambda: {"t": opt.t, "m": opt.state[0]["m"], "v": opt.state[0]["v"]}
+    return opt
 
 
 def _run_lbfgs(x0, loss_parts, run, steps):

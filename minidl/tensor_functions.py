@@ -3,13 +3,41 @@
 Each one only forwards to the method (``tensor_methods.py``), so there is one implementation of each op;
 the keywords are PyTorch's (``input``, ``other``, ``dim``, ``keepdim``). ``cat`` and ``stack`` exist only
 here, since they take a list of tensors.
+
+The binary functions take PyTorch's ``out=``: ``torch.matmul(a, b, out=y)`` writes the product into the
+existing tensor ``y`` (an in-place change of y) and returns y. As in PyTorch, ``out=`` is refused when an
+argument requires grad (the write could not be differentiated).
 """
+import warnings
+
+import numpy as np
+
 from . import ops
-from .autograd import Tensor
+from .autograd import Tensor, is_grad_enabled
 
 
 def _t(x):
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _out(name, out, compute, *args):
+    """``compute()``, or, with ``out=``, its result written into ``out`` (PyTorch's meaning)."""
+    if out is None:
+        return compute()
+    if is_grad_enabled() and any(getattr(a, "requires_grad", False) for a in args):
+        raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic differentiation, "
+                           "but one of the arguments requires grad.")
+    result = compute().data
+    out._changed_in_place(f"{name}(out=)")
+    if out.data.shape != result.shape:  # PyTorch resizes out (and warns unless it was empty)
+        if out.data.size:
+            warnings.warn(f"{name}(): an output with shape {list(out.data.shape)} was resized to the result's "
+                          f"shape {list(result.shape)}", UserWarning, stacklevel=3)
+        out.data = np.empty(result.shape, dtype=out.data.dtype)
+    if not np.can_cast(result.dtype, out.data.dtype, casting="same_kind"):
+        raise RuntimeError(f"{name}(): result type {result.dtype} can't be cast to the desired output type {out.data.dtype}")
+    np.copyto(out.data, result, casting="same_kind")
+    return out
 
 
 def sin(input):
@@ -48,35 +76,59 @@ def relu(input):
     return _t(input).relu()
 
 
+def softmax(input, dim):
+    return _t(input).softmax(dim)
+
+
+def log_softmax(input, dim):
+    return _t(input).log_softmax(dim)
+
+
 def clamp(input, min=None, max=None):
     return _t(input).clamp(min, max)
 
 
-def pow(input, exponent):
-    return _t(input).pow(exponent)
+def pow(input, exponent, *, out=None):
+    return _out("pow", out, lambda: _t(input).pow(exponent), input, exponent)
 
 
-def matmul(input, other):
-    return _t(input).matmul(other)
+def matmul(input, other, *, out=None):
+    return _out("matmul", out, lambda: _t(input).matmul(other), input, other)
 
 
-mm = matmul
+def mm(input, mat2, *, out=None):
+    """Matrix product of two matrices only (2 dimensions each); ``matmul`` also takes vectors and batches."""
+    return _out("mm", out, lambda: _t(input).mm(mat2), input, mat2)
 
 
-def add(input, other):
-    return _t(input) + other
+def add(input, other, *, alpha=1, out=None):
+    """input + alpha · other."""
+    return _out("add", out, lambda: _t(input) + (other if alpha == 1 else other * alpha), input, other)
 
 
-def sub(input, other):
-    return _t(input) - other
+def sub(input, other, *, alpha=1, out=None):
+    """input - alpha · other."""
+    return _out("sub", out, lambda: _t(input) - (other if alpha == 1 else other * alpha), input, other)
 
 
-def mul(input, other):
-    return _t(input) * other
+def mul(input, other, *, out=None):
+    return _out("mul", out, lambda: _t(input) * other, input, other)
 
 
-def div(input, other):
-    return _t(input) / other
+def div(input, other, *, out=None):
+    return _out("div", out, lambda: _t(input) / other, input, other)
+
+
+def gather(input, dim, index):
+    return _t(input).gather(dim, index)
+
+
+def scatter(input, dim, index, src=None, *, value=None):
+    return _t(input).scatter(dim, index, src, value=value)
+
+
+def scatter_add(input, dim, index, src):
+    return _t(input).scatter_add(dim, index, src)
 
 
 def sum(input, dim=None, keepdim=False):

@@ -19,10 +19,18 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import dtypes, ops
+from . import dtypes, indexing, ops
 from .autograd import is_grad_enabled  # defined before autograd.py imports this file
 
 _MinMax = namedtuple("_MinMax", "values indices")  # what x.max(dim) returns, as torch.return_types.max
+
+
+def _functional():
+    """minidl.functional, imported on first use: it needs ``Tensor``, which autograd.py defines only after
+    importing this file (the ops of ops.py have no such need: they need only ``Function``)."""
+    from . import functional
+
+    return functional
 
 
 def _pick_dim(dim, axis):
@@ -37,7 +45,7 @@ def _shape_args(shape):
 class TensorMethods:
     # --- what the tensor is -------------------------------------------------------------------------
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self.shape if dim is None else self.data.shape[dim]
 
     def dim(self):
         return self.data.ndim
@@ -48,8 +56,20 @@ class TensorMethods:
     def __len__(self):
         return len(self.data)
 
-    def numpy(self):
+    def numpy(self, force=False):
+        """The NumPy array itself, sharing memory both ways, as PyTorch's ``numpy()``: ``t.add_(1)`` changes
+        it, and writing into it changes ``t``. Refused on a tensor that requires grad, as in PyTorch
+        (changes to the array would escape the graph): use ``t.detach().numpy()``, or ``force=True``."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)`` is ``t.data`` (no copy): NumPy, matplotlib's ``imshow``, and the rest read
+        tensors as arrays."""
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def item(self):
         return self.data.item()
@@ -60,18 +80,23 @@ class TensorMethods:
     def __float__(self):
         return float(self.data)
 
+    def __int__(self):
+        return int(self.data)
+
+    def __index__(self):
+        """A one-element integer tensor indexes a list (``classes[pred.argmax(0)]``), as in PyTorch."""
+        if self.data.size != 1 or self.data.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, got a "
+                            f"{self.data.dtype} tensor of shape {self.shape}")
+        return int(self.data.item())
+
     device = property(lambda self: dtypes.device("cpu"))
     is_cuda = False
 
     def to(self, *args, dtype=None, device=None):
         """``to("cpu")``, ``to(minidl.float64)``, ``to(device, dtype)``: a device is checked (CPU only), a
         new dtype makes a copy, as in PyTorch (recorded, so gradients flow back)."""
-        for a in args:
-            if isinstance(a, (str, dtypes.device)):
-                device = a
-            else:
-                dtype = a
-        dtypes.check_device(device)
+        dtype, device = dtypes.to_arguments(args, dtype, device)
         if dtype is None or np.dtype(dtype) == self.dtype:
             return self
         return ops.Cast.apply(self, dtype=np.dtype(dtype))
@@ -94,6 +119,13 @@ class TensorMethods:
 
     def long(self):
         return self.to(np.int64)
+
+    def type(self, dtype=None):
+        """``x.type(minidl.float)`` is ``x.to(minidl.float)``; ``x.type()`` names the type as PyTorch does
+        (``'torch.FloatTensor'``)."""
+        if dtype is None:
+            return f"torch.{_TYPE_NAMES.get(self.dtype, str(self.dtype))}Tensor"
+        return self.to(dtype)
 
     # --- arithmetic: ops.py ----------------------------------------------------------------------------
     def __add__(self, other):
@@ -137,8 +169,16 @@ class TensorMethods:
 
     add, sub, mul, div, pow, matmul, neg = __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__, __neg__
 
-    # comparisons give bool tensors, outside the graph (== and != stay Python's identity tests, so that
-    # `tensor in list` keeps working)
+    # comparisons give bool tensors, outside the graph. == and != compare element by element, as in
+    # PyTorch; hashing stays by identity, so tensors still work as dict keys and in sets.
+    def __eq__(self, other):
+        return _compare(self, other, np.equal)
+
+    def __ne__(self, other):
+        return _compare(self, other, np.not_equal)
+
+    __hash__ = object.__hash__
+
     def __lt__(self, other):
         return type(self)(self.data < _array(other))
 
@@ -175,29 +215,19 @@ class TensorMethods:
     clip = clamp
 
     def relu(self):
-        from . import functional  # functional.py needs Tensor, which needs this file: imported on first use
-
-        return functional.relu(self)
+        return _functional().relu(self)
 
     def sigmoid(self):
-        from . import functional
-
-        return functional.sigmoid(self)
+        return _functional().sigmoid(self)
 
     def tanh(self):
-        from . import functional
-
-        return functional.tanh(self)
+        return _functional().tanh(self)
 
     def softmax(self, dim):
-        from . import functional
-
-        return functional.softmax(self, dim)
+        return _functional().softmax(self, dim)
 
     def log_softmax(self, dim):
-        from . import functional
-
-        return functional.log_softmax(self, dim)
+        return _functional().log_softmax(self, dim)
 
     # --- reductions ----------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
@@ -262,7 +292,33 @@ class TensorMethods:
 
     @property
     def T(self):
+        """All dimensions reversed (for a matrix, its transpose)."""
         return ops.Transpose.apply(self, axes=None)
+
+    def t(self):
+        """The transpose of a matrix (a vector or a number is returned as it is); PyTorch's ``t()``."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    def mm(self, mat2):
+        """Matrix product of two matrices (``matmul`` also takes vectors and batches)."""
+        _check_matrices(self, mat2)
+        return ops.MatMul.apply(self, mat2)
+
+    def gather(self, dim, index):
+        """out[i][j] = self[index[i][j]][j] (dim 0) or self[i][index[i][j]] (dim 1), and so on: indexing.Gather."""
+        return indexing.Gather.apply(self, index, dim=dim)
+
+    def scatter(self, dim, index, src=None, *, value=None):
+        """A copy of self with src's elements (or ``value``) written where ``index`` says: indexing.Scatter."""
+        if src is not None and not isinstance(src, TensorMethods):
+            src, value = None, src  # scatter(dim, index, 0.5): a number
+        return indexing.Scatter.apply(self, index, src, dim=dim, value=value)
+
+    def scatter_add(self, dim, index, src):
+        """A copy of self with src's elements added where ``index`` says (repeated indices add up)."""
+        return indexing.Scatter.apply(self, index, src, dim=dim, reduce="add")
 
     def __getitem__(self, index):
         return ops.GetItem.apply(self, index=index)
@@ -322,11 +378,41 @@ class TensorMethods:
         np.clip(self.data, min, max, out=self.data)
         return self
 
+    def scatter_(self, dim, index, src=None, *, value=None):
+        """``scatter`` written into self (outside any graph, as every in-place op here)."""
+        self._changed_in_place("scatter_", src)
+        self.data[...] = self.scatter(dim, index, src, value=value).data
+        return self
+
+    def scatter_add_(self, dim, index, src):
+        self._changed_in_place("scatter_add_", src)
+        self.data[...] = self.scatter_add(dim, index, src).data
+        return self
+
     def __setitem__(self, index, value):
         self._changed_in_place("[...] =", value)
         self.data[index] = _array(value)
 
 
+def _check_matrices(a, b):
+    for name, x in (("self", a), ("mat2", b)):
+        if np.ndim(_array(x)) != 2:
+            raise RuntimeError(f"mm: {name} must be a matrix (2 dimensions), got shape {np.shape(_array(x))}")
+
+
 def _array(x):
     return x.data if isinstance(x, TensorMethods) else x
+
+
+def _compare(tensor, other, op):
+    from .autograd import Tensor
+
+    if other is None or not isinstance(other, (TensorMethods, np.ndarray, np.generic, int, float, bool, complex)):
+        return NotImplemented  # x == "text", x == None: Python's answer (False, True for !=)
+    return Tensor(op(tensor.data, _array(other)))
+
+
+_TYPE_NAMES = {np.dtype(np.float32): "Float", np.dtype(np.float64): "Double", np.dtype(np.float16): "Half",
+               np.dtype(np.int64): "Long", np.dtype(np.int32): "Int", np.dtype(np.int16): "Short",
+               np.dtype(np.int8): "Char", np.dtype(np.uint8): "Byte", np.dtype(np.bool_): "Bool"}
 

@@ -203,7 +203,7 @@ def test_weight_gradient_from_the_columns_of_g_equals_im2col(monkeypatch, x_shap
     for limit in (0, 10**9):  # 0: col2im and an im2col of x; 10**9: the columns of g for both
         monkeypatch.setattr(conv, "ROTATED_MAX_CHANNELS", limit)
         monkeypatch.setattr(conv, "CHUNK_BYTES", 300)  # several chunks, each adding to dL/dW
-        calls = spy(monkeypatch, conv.Conv2d, "_weight_grad")
+        calls = spy(monkeypatch, conv.FastConv2dFunction, "_weight_grad")
         xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
         F.conv2d(xt, wt, padding=padding).backward(g)
         assert bool(calls) == (limit == 0)
@@ -347,7 +347,7 @@ def test_frozen_weight_skips_the_weight_gradient(monkeypatch, stride):
     xt, wt, bt = Tensor(x, requires_grad=True), Tensor(w), Tensor(b)  # weight and bias frozen
     y = F.conv2d(xt, wt, bt, stride=stride, padding=1)
     assert getattr(y._ctx, "x", None) is None  # x is not kept alive for a weight gradient nobody wants
-    weight_grads = spy(monkeypatch, conv.Conv2d, "_weight_grad")
+    weight_grads = spy(monkeypatch, conv.FastConv2dFunction, "_weight_grad")
     im2col_calls = spy(monkeypatch, conv, "im2col")
     y.sum().backward()
     assert weight_grads == []
@@ -364,7 +364,7 @@ def test_input_without_grad_skips_the_input_gradient(monkeypatch):
     wt = Tensor(w, requires_grad=True)
     y = F.conv2d(x, wt, padding=1)  # an image: no gradient wanted
     assert getattr(y._ctx, "weight", None) is None
-    input_grads = spy(monkeypatch, conv.Conv2d, "_input_grad")
+    input_grads = spy(monkeypatch, conv.FastConv2dFunction, "_input_grad")
     col2im_calls = spy(monkeypatch, conv, "col2im")
     y.sum().backward()
     assert input_grads == [] and col2im_calls == []

@@ -12,8 +12,8 @@ import pytest
 import minidl
 from minidl import Function, Tensor, gradcheck
 from minidl import functional as F
-from minidl import fast, ops, style, textbook
-from minidl.fast import fast_conv, fast_gram, fast_pool
+from minidl import fast, indexing, losses, ops, style, textbook
+from minidl.fast import fast_conv, fast_gram, fast_linear, fast_pool, fast_relu
 from minidl.textbook import convolution as tb_conv
 from minidl.textbook import gram as tb_gram
 from minidl.textbook import pooling as tb_pool
@@ -47,6 +47,22 @@ def away_from_bounds(*shape):
 
 
 labels = np.array([0, 2, 1, 2, 0])
+
+
+def probabilities(*shape):
+    """For binary cross-entropy: probabilities away from 0 and 1, where the loss is steep."""
+    return rng.uniform(0.05, 0.95, shape)
+
+
+def smooth_l1_pair(*shape):
+    """Inputs whose differences stay away from smooth_l1's kinks at |d| = beta = 1 (and from 0)."""
+    a = randn(*shape)
+    return [a, a - rng.choice([-2.5, -0.7, -0.3, 0.4, 0.8, 1.6], size=shape)]
+
+
+gather_index = np.array([[0, 0], [3, 1], [2, 2]])  # rows of a (3, 4): repeated columns get both gradients
+scatter_index = np.array([[2, 0, 1, 1, 0]])  # one row of targets (no position written twice)
+weights4, weights31 = positive(4), positive(3, 1)
 
 CASES = {
     ops.Add: [
@@ -115,7 +131,7 @@ CASES = {
     ],
     # float64 -> 80-bit long double -> back: exact both ways, so finite differences stay meaningful
     ops.Cast: [(lambda a: a.to(np.longdouble), [randn(3)])],
-    F.ReLU: [(F.relu, [away_from_zero(3, 4)])],
+    F.ReLU: [(F.ReLU.apply, [away_from_zero(3, 4)])],
     F.Sigmoid: [(F.sigmoid, [randn(3, 4)])],
     F.Tanh: [(F.tanh, [randn(3, 4)])],
     F.Softmax: [(F.softmax, [randn(3, 4)]), (lambda a: F.softmax(a, dim=0), [randn(3, 4)])],
@@ -130,11 +146,45 @@ CASES = {
         (lambda a, b: F.mse_loss(a, b, reduction="sum"), [randn(3, 4), randn(3, 4)]),
         (lambda a, b: F.mse_loss(a, b, reduction="none"), [randn(3, 4), randn(3, 4)]),
     ],
-    F.Linear: [
-        (F.linear, [randn(5, 4), randn(3, 4), randn(3)]),
-        (F.linear, [randn(2, 5, 4), randn(3, 4), randn(3)]),  # extra leading axis
-        (lambda x, w: F.linear(x, w), [randn(5, 4), randn(3, 4)]),  # no bias
+    losses.BinaryCrossEntropy: [
+        (F.binary_cross_entropy, [probabilities(3, 4), probabilities(3, 4)]),  # the target's gradient too
+        (lambda p, t: F.binary_cross_entropy(p, t, weight=Tensor(weights4), reduction="sum"),
+         [probabilities(3, 4), probabilities(3, 4)]),
+        (lambda p, t: F.binary_cross_entropy(p, t, reduction="none"), [probabilities(2, 3), probabilities(2, 3)]),
     ],
+    losses.BinaryCrossEntropyWithLogits: [
+        (F.binary_cross_entropy_with_logits, [randn(3, 4), probabilities(3, 4)]),
+        (lambda x, t: F.binary_cross_entropy_with_logits(x, t, pos_weight=Tensor(weights4), reduction="sum"),
+         [randn(3, 4), probabilities(3, 4)]),
+        (lambda x, t: F.binary_cross_entropy_with_logits(x, t, weight=Tensor(weights31), reduction="none"),
+         [randn(3, 4), probabilities(3, 4)]),
+    ],
+    losses.SmoothL1Loss: [
+        (F.smooth_l1_loss, smooth_l1_pair(3, 4)),
+        (lambda a, b: F.smooth_l1_loss(a, b, reduction="sum", beta=0.5), smooth_l1_pair(3, 4)),
+        (lambda a, b: F.smooth_l1_loss(a, b, reduction="none", beta=0.0), smooth_l1_pair(2, 3)),  # beta 0: L1
+    ],
+    indexing.Gather: [
+        (lambda a: a.gather(1, gather_index), [randn(3, 4)]),
+        (lambda a: minidl.gather(a, 0, np.array([[1, 0, 1, 1]])), [randn(3, 4)]),
+    ],
+    indexing.Scatter: [
+        (lambda a, s: a.scatter(0, scatter_index, s), [randn(3, 5), randn(2, 5)]),  # src larger than index
+        (lambda a: a.scatter(1, gather_index, 0.5), [randn(3, 4)]),  # a number written
+        (lambda a, s: a.scatter_add(1, gather_index, s), [randn(3, 4), randn(3, 2)]),  # repeats add up
+    ],
+    F.Linear: [
+        (F.Linear.apply, [randn(5, 4), randn(3, 4), randn(3)]),
+        (F.Linear.apply, [randn(2, 5, 4), randn(3, 4), randn(3)]),  # extra leading axis
+        (lambda x, w: F.Linear.apply(x, w, None), [randn(5, 4), randn(3, 4)]),  # no bias
+    ],
+    # F.linear and F.relu run the fast set's twins by default (minidl.kernels)
+    fast_linear.FastLinear: [
+        (F.linear, [randn(5, 4), randn(3, 4), randn(3)]),
+        (F.linear, [randn(2, 5, 4), randn(3, 4), randn(3)]),
+        (lambda x, w: fast_linear.linear(x, w), [randn(5, 4), randn(3, 4)]),
+    ],
+    fast_relu.FastReLU: [(F.relu, [away_from_zero(3, 4)]), (fast_relu.relu, [away_from_zero(2, 3, 4, 5)])],
 }
 
 # Convolution, pooling and the style-transfer losses, in both kernel sets (more variants beside their own
@@ -163,17 +213,17 @@ def pool_case(pool, inputs, options):
 
 
 CASES.update({
-    fast_conv.Conv2d: [conv_case(fast.conv2d, *case) for case in CONV_CASES],
-    tb_conv.Conv2d: [conv_case(textbook.conv2d, *case) for case in CONV_CASES],
+    fast_conv.FastConv2dFunction: [conv_case(fast.conv2d, *case) for case in CONV_CASES],
+    tb_conv.Conv2dFunction: [conv_case(textbook.conv2d, *case) for case in CONV_CASES],
     tb_conv.Im2col: [
         (lambda x: tb_conv.Im2col.apply(x, kernel_size=(3, 2), stride=(1, 1), padding=(1, 1)), [randn(2, 2, 4, 3)]),
         (lambda x: tb_conv.Im2col.apply(x, kernel_size=(3, 3), stride=(2, 2), padding=(0, 0)), [randn(1, 2, 7, 6)]),
     ],
-    fast_pool.MaxPool2d: [pool_case(fast.max_pool2d, *case) for case in POOL_CASES],
-    tb_pool.MaxPool2d: [pool_case(textbook.max_pool2d, *case) for case in POOL_CASES],
-    fast_pool.AvgPool2d: [pool_case(fast.avg_pool2d, *case) for case in POOL_CASES],
-    tb_pool.AvgPool2d: [pool_case(textbook.avg_pool2d, *case) for case in POOL_CASES],
-    fast_gram.Gram: [(fast.gram_matrix, [randn(2, 3, 4, 5)])],
+    fast_pool.FastMaxPool2dFunction: [pool_case(fast.max_pool2d, *case) for case in POOL_CASES],
+    tb_pool.MaxPool2dFunction: [pool_case(textbook.max_pool2d, *case) for case in POOL_CASES],
+    fast_pool.FastAvgPool2dFunction: [pool_case(fast.avg_pool2d, *case) for case in POOL_CASES],
+    tb_pool.AvgPool2dFunction: [pool_case(textbook.avg_pool2d, *case) for case in POOL_CASES],
+    fast_gram.FastGram: [(fast.gram_matrix, [randn(2, 3, 4, 5)])],
     tb_gram.Gram: [(textbook.gram_matrix, [randn(2, 3, 4, 5)]), (textbook.gram_matrix, [randn(1, 4, 1, 3)])],
     style.TotalVariation: [(style.total_variation_loss, [distinct(1, 2, 4, 3)])],  # no ties: |d| has a kink at 0
 })
@@ -239,3 +289,18 @@ def test_gradcheck_uses_float64_and_leaves_constants_alone():
 
     assert gradcheck(fn, randn(3).astype(np.float32), Tensor(randn(3)))
     assert seen[0] == (np.float64, False)
+
+
+def test_softmax_of_large_logits_is_finite_and_exact():
+    """e^1000 overflows: softmax must subtract the row's max first (it cancels in the ratio)."""
+    z = np.array([[1000.0, -1000.0, 0.0], [1000.0, 1000.0, 999.0], [-1000.0, -1000.0, -1000.0]], dtype=np.float32)
+    x = Tensor(z, requires_grad=True)
+    y = F.softmax(x)
+    e1 = np.exp(-1.0)
+    expected = np.array([[1, 0, 0], [1 / (2 + e1), 1 / (2 + e1), e1 / (2 + e1)], [1 / 3, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(y.data, expected, rtol=1e-6, atol=0)
+    w = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+    (y * Tensor(w)).sum().backward()  # dL/dz = y ⊙ (w - Σ w y)
+    np.testing.assert_allclose(x.grad, expected * (w - (expected * w).sum(axis=1, keepdims=True)), rtol=1e-5,
+                               atol=1e-7)
+    assert np.isfinite(x.grad).all()

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import minidl
 from minidl import nn, optim
 
 
@@ -31,6 +32,34 @@ def test_sgd_momentum_and_weight_decay_by_hand():
         np.testing.assert_allclose(p.data, [theta], rtol=1e-12)
 
 
+def test_sgd_nesterov_by_hand():
+    p = param([1.0, -0.5])
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)
+    theta, v = np.array([1.0, -0.5]), np.zeros(2)
+    for g in [np.array([0.5, 0.1]), np.array([-0.2, 0.4]), np.array([0.3, -0.3])]:
+        p.grad = g
+        opt.step()
+        v = 0.9 * v + g
+        theta = theta - 0.1 * (g + 0.9 * v)  # the look-ahead: plain momentum would step by v
+        np.testing.assert_allclose(p.data, theta, rtol=1e-12)
+    with pytest.raises(ValueError, match="nesterov=True needs a momentum above 0"):
+        optim.SGD([p], lr=0.1, nesterov=True)
+
+
+def test_rmsprop_momentum_alone_by_hand():
+    """momentum without centered: b ← μ b + g / (√v + ε), θ ← θ - lr · b."""
+    p = param([1.0, -2.0])
+    opt = optim.RMSprop([p], lr=0.01, alpha=0.9, eps=1e-8, momentum=0.8)
+    theta, v, b = np.array([1.0, -2.0]), np.zeros(2), np.zeros(2)
+    for g in [np.array([0.5, -1.0]), np.array([0.1, 0.3]), np.array([-0.4, 0.2])]:
+        p.grad = g
+        opt.step()
+        v = 0.9 * v + 0.1 * g * g
+        b = 0.8 * b + g / (np.sqrt(v) + 1e-8)
+        theta = theta - 0.01 * b
+        np.testing.assert_allclose(p.data, theta, rtol=1e-12)
+
+
 def adam_by_hand(grads, theta, lr, b1, b2, eps, placement):
     """The published formulas, written out with m̂ and v̂ (Keras: ε added to √v before the bias correction)."""
     m, v = np.zeros_like(theta), np.zeros_like(theta)
@@ -45,16 +74,42 @@ def adam_by_hand(grads, theta, lr, b1, b2, eps, placement):
         yield theta
 
 
+@pytest.mark.parametrize("kernels", ["fast", "textbook"])  # the in-place step of minidl.fast, the plain one
 @pytest.mark.parametrize("placement", ["keras", "torch"])
 @pytest.mark.parametrize("eps", [1e-7, 0.1])
-def test_adam_by_hand(placement, eps):
+def test_adam_by_hand(placement, eps, kernels):
     p = param([0.5, -1.0])
     opt = optim.Adam([p], lr=0.01, betas=(0.8, 0.9), eps=eps, eps_placement=placement)
     grads = [np.array([0.1, -0.3]), np.array([0.2, 0.4]), np.array([-0.5, 0.1])]
-    for g, theta in zip(grads, adam_by_hand(grads, np.array([0.5, -1.0]), 0.01, 0.8, 0.9, eps, placement)):
-        p.grad = g
-        opt.step()
-        np.testing.assert_allclose(p.data, theta, rtol=1e-12)
+    with minidl.use_kernels(kernels):
+        for g, theta in zip(grads, adam_by_hand(grads, np.array([0.5, -1.0]), 0.01, 0.8, 0.9, eps, placement)):
+            p.grad = g
+            opt.step()
+            np.testing.assert_allclose(p.data, theta, rtol=1e-12)
+
+
+@pytest.mark.parametrize("placement", ["keras", "torch"])
+def test_adam_fast_step_equals_the_plain_step_in_float32(placement):
+    """minidl/fast/fast_adam.py (moments in place, bias corrections folded) against optim.Adam's plain code,
+    step by step, with weight decay, on float32 weights (minidl's default) where rounding differs most."""
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal((7, 5)).astype(np.float32)
+    weights = {name: nn.Parameter(start.copy()) for name in ("fast", "textbook")}
+    opts = {name: optim.Adam([w], lr=0.05, eps=1e-3, weight_decay=0.01, eps_placement=placement)
+            for name, w in weights.items()}
+    for _ in range(20):
+        g = rng.standard_normal(start.shape).astype(np.float32)
+        g[0, 0] = 0.0  # an exact zero gradient: m and v decay, the step stays finite
+        for name, w in weights.items():
+            w.grad = g.copy()
+            with minidl.use_kernels(name):
+                opts[name].step()
+        assert weights["fast"].dtype == weights["textbook"].dtype == np.float32
+        np.testing.assert_allclose(weights["fast"].data, weights["textbook"].data, rtol=1e-5, atol=1e-6)
+        for key in ("m", "v"):
+            np.testing.assert_allclose(opts["fast"].state[0][key], opts["textbook"].state[0][key], rtol=1e-5,
+                                       atol=1e-7)
+    assert not np.allclose(weights["fast"].data, start)  # the weights did move
 
 
 def test_adam_defaults_to_keras_eps_placement_and_the_two_differ_with_a_large_eps():

@@ -55,7 +55,21 @@ def test_parallel_matmul_equals_numpy(two_workers, M):
     out = np.empty((M, 9))
     assert parallel.matmul(a, b.copy(), out=out) is out
     np.testing.assert_allclose(out, a @ b, rtol=1e-13)
-    assert two_workers == ([2, 2] if M >= 4 else [])  # too few rows: plain np.matmul
+    assert two_workers == [2, 2]  # by rows, or by b's 9 columns when a has too few rows
+
+
+@needs_threads
+def test_parallel_matmul_runs_small_products_alone_with_blas_on_one_thread(two_workers, monkeypatch):
+    get, _ = blas.thread_functions()
+    before, seen = get(), []
+    a, b = rng.standard_normal((8, 20)), rng.standard_normal((20, 3))
+    real = np.matmul
+    monkeypatch.setattr(parallel.np, "matmul", lambda *args, **kw: seen.append(get()) or real(*args, **kw))
+    np.testing.assert_allclose(parallel.matmul(a, b, min_flops=2 * 8 * 20 * 3 + 1), a @ b, rtol=1e-13)
+    np.testing.assert_allclose(parallel.matmul(a[:3], b), a[:3] @ b, rtol=1e-13)  # 3 × 3: too small to split
+    assert two_workers == [] and seen == [1, 1] and get() == before  # on the caller, BLAS restored after
+    parallel.matmul(a, b, min_flops=2 * 8 * 20 * 3)
+    assert two_workers == [2]
 
 
 def conv_grads(x, w, b, stride, padding):

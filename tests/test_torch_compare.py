@@ -12,6 +12,9 @@ TF = torch.nn.functional
 rng = np.random.default_rng(1)
 
 labels = np.array([0, 2, 1, 2, 0, 1])
+index = np.array([[0, 0], [3, 1], [2, 2]])  # columns of a (3, 4), one repeated
+rows = np.array([[2, 0, 1, 1, 0]])
+weight4 = rng.uniform(0.5, 2.0, 4)
 
 # name: (minidl fn, torch fn, input arrays)
 PAIRS = {
@@ -63,6 +66,37 @@ PAIRS = {
     "mse_loss_none": (lambda a, b: F.mse_loss(a, b, reduction="none"), lambda a, b: TF.mse_loss(a, b, reduction="none"), [(3, 4), (3, 4)]),
     "cross_entropy_sum": (lambda z: F.cross_entropy(z, labels, reduction="sum"), lambda z: TF.cross_entropy(z, torch.from_numpy(labels), reduction="sum"), [(6, 3)]),
     "cross_entropy_none": (lambda z: F.cross_entropy(z, labels, reduction="none"), lambda z: TF.cross_entropy(z, torch.from_numpy(labels), reduction="none"), [(6, 3)]),
+    # tensor functions and ops PyTorch's beginner course uses
+    "gather": (lambda a: a.gather(1, index), lambda a: a.gather(1, torch.from_numpy(index)), [(3, 4)]),
+    "gather_dim0": (lambda a: minidl.gather(a, 0, rows[:, :4] % 3), lambda a: torch.gather(a, 0, torch.from_numpy(rows[:, :4] % 3)), [(3, 4)]),
+    "scatter": (lambda a, s: a.scatter(0, rows, s), lambda a, s: a.scatter(0, torch.from_numpy(rows), s), [(3, 5), (1, 5)]),
+    "scatter_value": (lambda a: a.scatter(1, index[:, :1], 2.5), lambda a: a.scatter(1, torch.from_numpy(index[:, :1]), 2.5), [(3, 4)]),
+    "scatter_add": (lambda a, s: a.scatter_add(1, index, s), lambda a, s: a.scatter_add(1, torch.from_numpy(index), s), [(3, 4), (3, 2)]),
+    "mm": (minidl.mm, torch.mm, [(3, 4), (4, 2)]),
+    "t": (lambda a: a.t() * 1, lambda a: a.t() * 1, [(3, 4)]),
+    "add_alpha": (lambda a, b: minidl.add(a, b, alpha=2), lambda a, b: torch.add(a, b, alpha=2), [(3, 4), (4,)]),
+    "bce": (F.binary_cross_entropy, TF.binary_cross_entropy, ["prob(3, 4)", "prob(3, 4)"]),
+    "bce_weight_sum": (lambda p, t: F.binary_cross_entropy(p, t, Tensor(weight4), reduction="sum"),
+                       lambda p, t: TF.binary_cross_entropy(p, t, torch.from_numpy(weight4).to(p.dtype), reduction="sum"), ["prob(3, 4)", "prob(3, 4)"]),
+    "bce_none": (lambda p, t: F.binary_cross_entropy(p, t, reduction="none"), lambda p, t: TF.binary_cross_entropy(p, t, reduction="none"), ["prob(3, 4)", "prob(3, 4)"]),
+    "bce_logits": (F.binary_cross_entropy_with_logits, TF.binary_cross_entropy_with_logits, [(3, 4), "prob(3, 4)"]),
+    "bce_logits_pos_weight": (lambda x, t: F.binary_cross_entropy_with_logits(x, t, pos_weight=Tensor(weight4)),
+                              lambda x, t: TF.binary_cross_entropy_with_logits(x, t, pos_weight=torch.from_numpy(weight4).to(x.dtype)), [(3, 4), "prob(3, 4)"]),
+    "bce_logits_weight_none": (lambda x, t: F.binary_cross_entropy_with_logits(x, t, Tensor(weight4), reduction="none"),
+                               lambda x, t: TF.binary_cross_entropy_with_logits(x, t, torch.from_numpy(weight4).to(x.dtype), reduction="none"), [(3, 4), "prob(3, 4)"]),
+    "bce_logits_sum": (lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="sum"), lambda x, t: TF.binary_cross_entropy_with_logits(x, t, reduction="sum"), [(3, 4), "prob(3, 4)"]),
+    "smooth_l1": (F.smooth_l1_loss, TF.smooth_l1_loss, [(3, 4), (3, 4)]),
+    "smooth_l1_beta_sum": (lambda a, b: F.smooth_l1_loss(a, b, reduction="sum", beta=0.3), lambda a, b: TF.smooth_l1_loss(a, b, reduction="sum", beta=0.3), [(3, 4), (3, 4)]),
+    "smooth_l1_beta0_none": (lambda a, b: F.smooth_l1_loss(a, b, reduction="none", beta=0.0), lambda a, b: TF.smooth_l1_loss(a, b, reduction="none", beta=0.0), [(3, 4), (3, 4)]),
+    "l1": (F.l1_loss, TF.l1_loss, [(3, 4), (3, 4)]),
+    "l1_sum": (lambda a, b: F.l1_loss(a, b, reduction="sum"), lambda a, b: TF.l1_loss(a, b, reduction="sum"), [(3, 4), (3, 4)]),
+    "l1_none": (lambda a, b: F.l1_loss(a, b, reduction="none"), lambda a, b: TF.l1_loss(a, b, reduction="none"), [(3, 4), (3, 4)]),
+    "softmax_module": (lambda a: minidl.nn.Softmax(dim=0)(a), lambda a: torch.nn.Softmax(dim=0)(a), [(3, 4)]),
+    "log_softmax_module": (lambda a: minidl.nn.LogSoftmax(1)(a), lambda a: torch.nn.LogSoftmax(1)(a), [(3, 4)]),
+    "bce_module": (lambda p, t: minidl.nn.BCELoss()(p, t), lambda p, t: torch.nn.BCELoss()(p, t), ["prob(3, 4)", "prob(3, 4)"]),
+    "bce_logits_module": (lambda x, t: minidl.nn.BCEWithLogitsLoss(reduction="sum")(x, t), lambda x, t: torch.nn.BCEWithLogitsLoss(reduction="sum")(x, t), [(3, 4), "prob(3, 4)"]),
+    "l1_module": (lambda a, b: minidl.nn.L1Loss()(a, b), lambda a, b: torch.nn.L1Loss()(a, b), [(3, 4), (3, 4)]),
+    "smooth_l1_module": (lambda a, b: minidl.nn.SmoothL1Loss(beta=0.5)(a, b), lambda a, b: torch.nn.SmoothL1Loss(beta=0.5)(a, b), [(3, 4), (3, 4)]),
 }
 
 
@@ -71,19 +105,25 @@ def make(spec):
         return rng.standard_normal(spec)
     kind, shape = spec.split("(", 1)
     shape = tuple(int(s) for s in shape.rstrip(")").split(","))
+    if kind == "prob":
+        return rng.uniform(0.05, 0.95, shape)
     return rng.uniform(0.5, 2.0, shape) if kind == "positive" else distinct(*shape)
 
 
 @pytest.mark.parametrize("name", PAIRS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_matches_pytorch(name, dtype):
+@pytest.mark.parametrize("kernel_set", ["fast", "textbook"])
+def test_matches_pytorch(name, dtype, kernel_set):
+    import minidl
+
     ours, theirs, specs = PAIRS[name]
     arrays = [make(s).astype(dtype) for s in specs]
     xs = [Tensor(a.copy(), requires_grad=True) for a in arrays]
     ts = [torch.tensor(a, requires_grad=True) for a in arrays]
-    y, ty = ours(*xs), theirs(*ts)
-    g = rng.standard_normal(y.shape).astype(dtype)
-    y.backward(g)
+    with minidl.use_kernels(kernel_set):
+        y, ty = ours(*xs), theirs(*ts)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        y.backward(g)
     ty.backward(torch.from_numpy(g))
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
     assert y.dtype == dtype
@@ -103,7 +143,7 @@ def test_log_softmax_is_stable_for_logits_in_the_hundreds():
 
 
 def test_every_op_of_ops_and_functional_is_compared(monkeypatch):
-    from minidl import Function, ops
+    from minidl import Function, indexing, losses, ops
     from tests.test_gradcheck import all_functions
 
     used = set()
@@ -114,10 +154,14 @@ def test_every_op_of_ops_and_functional_is_compared(monkeypatch):
         return original(cls, *args, **kwargs)
 
     monkeypatch.setattr(Function, "apply", classmethod(spy))
-    for ours, _, specs in PAIRS.values():
-        ours(*[Tensor(make(s), requires_grad=True) for s in specs])
+    import minidl
+
+    for kernel_set in ("fast", "textbook"):  # F.relu and F.linear run functional's own ops on the textbook set
+        with minidl.use_kernels(kernel_set):
+            for ours, _, specs in PAIRS.values():
+                ours(*[Tensor(make(s), requires_grad=True) for s in specs])
     # Dropout draws its mask from minidl's generator, so it cannot match torch's; its test compares the mask.
-    expected = {c for c in all_functions() if c.__module__ in (ops.__name__, F.__name__)} - {F.Dropout}
+    expected = {c for c in all_functions() if c.__module__ in (ops.__name__, F.__name__, losses.__name__, indexing.__name__)} - {F.Dropout}
     assert not expected - used, f"ops without a PyTorch comparison: {sorted(c.__name__ for c in expected - used)}"
 
 

@@ -22,16 +22,16 @@ What differs, each for one reason:
 - the thin layers (``SHIFTED_CHANNELS``) run kh·kw GEMMs on shifted views instead of im2col
   (``_conv_forward_shifted``): fewer copies where the products are cheap;
 - stride-1 layers up to ``ROTATED_MAX_CHANNELS`` get dL/dx as a convolution with the rotated kernel and
-  dL/dW from the same columns (``Conv2d``): no col2im and no second im2col of x;
-- a stride-1 'same' convolution of a batch of small images goes to ``flat_conv.py`` instead (``Conv2d``):
+  dL/dW from the same columns (``FastConv2dFunction``): no col2im and no second im2col of x;
+- a stride-1 'same' convolution of a batch of small images goes to ``flat_conv.py`` instead (``FastConv2dFunction``):
   there im2col is one strided copy of a flat layout, whole images per inner loop, not window rows of 14
   or 28 floats.
 """
 import numpy as np
 
 from ..autograd import Function
-from ..textbook.convolution import check_conv2d, output_size, pair
-from . import blas, flat_conv, parallel
+from ..conv_geometry import check_conv2d, output_size, pair
+from . import blas, flat_conv, memory, parallel
 from .memory import scratch
 
 #: Upper bound, in bytes, for the im2col buffer of one chunk (and for the matching buffer of the backward).
@@ -40,12 +40,12 @@ CHUNK_BYTES = 16 * 2**20
 
 #: Upper bound, in bytes, for all the buffers of a chunk of several whole images (its columns, and the
 #: product that is then moved into the NCHW output): L2-sized, much smaller than ``CHUNK_BYTES``, because a
-#: few 14×14 or 28×28 images already make GEMMs of thousands of columns (docs/performance_cnn.md).
+#: few 14×14 or 28×28 images already make GEMMs of thousands of columns (docs/performance.md).
 BATCH_CHUNK_BYTES = 2 * 2**20
 
 #: The backward of a stride-1 convolution goes through the rotated kernel (dL/dx as a convolution of dL/dy,
 #: dL/dW from the same columns) when its channels are at most this many, otherwise through col2im (see
-#: ``Conv2d``). Tests set it to 0 or a large number to force either path.
+#: ``FastConv2dFunction``). Tests set it to 0 or a large number to force either path.
 ROTATED_MAX_CHANNELS = 256
 
 #: A stride-1 convolution with at least ``SHIFTED_CHANNELS[0]`` input channels and at most
@@ -211,7 +211,7 @@ def _conv_forward(x, weight, stride, padding, bias=None, relu=False, with_column
     K = C * kh * kw
     wmat = np.ascontiguousarray(weight, dtype=dtype).reshape(O, K)  # OIHW is already (O, C·kh·kw) in memory
 
-    out = np.empty((N, O, Ho, Wo), dtype=dtype)
+    out = memory.empty((N, O, Ho, Wo), dtype)
 
     def work(n0, n1, r0, r1, buffer, worker):
         n, rows = n1 - n0, r1 - r0
@@ -267,7 +267,7 @@ def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
     Ho, Wo = Hp - kh + 1, Wp - kw + 1
     dtype = np.result_type(x.dtype, weight.dtype)
     # kw - 1 elements past the last row: the last window of the last tap ends there (in unused columns)
-    flat = np.zeros((N, C, Hp * Wp + kw - 1), dtype=dtype)
+    flat = memory.zeros((N, C, Hp * Wp + kw - 1), dtype)
     padded = flat[:, :, : Hp * Wp].reshape(N, C, Hp, Wp)
 
     def copy_in(c0, c1):
@@ -275,7 +275,7 @@ def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
 
     parallel.each(copy_in, C)
     taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1), dtype=dtype)  # (kh, kw, O, C): each tap (O, C)
-    out = np.empty((N, O, Ho, Wo), dtype=dtype)
+    out = memory.empty((N, O, Ho, Wo), dtype)
 
     def work(n0, n1, r0, r1, buffer, worker):
         columns = (r1 - r0) * Wp
@@ -294,7 +294,7 @@ def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
     return out
 
 
-class Conv2d(Function):
+class FastConv2dFunction(Function):
     """y = conv2d(x, W) + b through im2col (see the module docstring for the lowering and its backward).
 
     For one chunk of output (images n0..n1, rows r0..r1), with cols its im2col matrix and g its gradient
@@ -328,9 +328,11 @@ class Conv2d(Function):
 
     The backward saves only what it needs: x only when W needs a gradient, W only when x needs one.
     """
+    torch_name = "ConvolutionBackward0"
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), activation=None):
         check_conv2d(x, weight, bias, stride, padding, activation)
+        memory.owned_by(weight)  # the arrays kept for the next step live as long as the model
         kh, kw = weight.shape[2:]
         self.x_shape, self.kernel, self.stride, self.padding = x.shape, (kh, kw), stride, padding
         self.flat = flat_conv.suits(x.shape, weight.shape, stride, padding)  # 'same', a batch of small images
@@ -350,7 +352,7 @@ class Conv2d(Function):
             return flat_conv.backward(g, self.x, self.x_shape, self.weight, need_x, need_w,
                                       relu_output=self.y)
         if self.y is not None:  # the fused ReLU: dL/d(pre-activation) = g ⊙ [y > 0]
-            masked = np.empty_like(g)
+            masked = memory.empty(g.shape, g.dtype)
             parallel.each(lambda c0, c1: np.multiply(g[:, c0:c1], self.y[:, c0:c1] > 0, out=masked[:, c0:c1]),
                           g.shape[1])
             g = masked
@@ -472,9 +474,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, activation=None):
 
     ``stride`` and ``padding`` are an int or a (height, width) pair; padding adds zeros on both sides.
     Returns (N, O, H_out, W_out) with H_out = (H + 2·pad - kh) // stride + 1. ``activation="relu"`` returns
-    relu(conv2d(...)) computed in one op (see ``Conv2d``).
+    relu(conv2d(...)) computed in one op (see ``FastConv2dFunction``).
     """
-    return Conv2d.apply(x, weight, bias, stride=pair(stride, "stride"), padding=pair(padding, "padding"),
+    return FastConv2dFunction.apply(x, weight, bias, stride=pair(stride, "stride"), padding=pair(padding, "padding"),
                                 activation=activation)
 
 

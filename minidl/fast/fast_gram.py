@@ -3,10 +3,10 @@
 import numpy as np
 
 from ..autograd import Function
-from . import parallel
+from . import memory, parallel
 
 
-class Gram(Function):
+class FastGram(Function):
     """G = F Fᵀ / M for feature maps (N, C, H, W) viewed as F (N, C, M), M = H·W positions: (N, C, C).
 
     G_ij = (1/M) Σ_p F_ip F_jp: how strongly channels i and j fire together, averaged over positions, so the
@@ -41,12 +41,12 @@ class Gram(Function):
     def backward(self, g):
         # scale the small (C, C) factor, not the (C, M) product: one pass less over a feature-map-sized array
         s = (g + g.transpose(0, 2, 1)) / self.m
-        df = np.empty(self.f.shape, dtype=np.result_type(s, self.f))
+        df = memory.empty(self.f.shape, np.result_type(s, self.f))
         for si, f, out in zip(s, self.f, df):  # columns (positions) split over the cores
             parallel.each(lambda lo, hi: np.matmul(si, f[:, lo:hi], out=out[:, lo:hi]), self.m)
         return (df.reshape(self.shape),)
 
 
 def gram_matrix(features):
-    """Gram matrices G = F Fᵀ / (H·W) of feature maps (N, C, H, W) -> (N, C, C). See ``Gram``."""
-    return Gram.apply(features)
+    """Gram matrices G = F Fᵀ / (H·W) of feature maps (N, C, H, W) -> (N, C, C). See ``FastGram``."""
+    return FastGram.apply(features)

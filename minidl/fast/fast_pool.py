@@ -12,8 +12,8 @@ pass) and the columns' strided views then touch a map kh times smaller (measurem
 import numpy as np
 
 from ..autograd import Function
-from ..textbook.pooling import pool_geometry
-from . import parallel
+from ..conv_geometry import pool_geometry
+from . import memory, parallel
 
 
 def _rows(a, i, stride, count):
@@ -37,7 +37,7 @@ def _split(part, shape):
         parallel.each(lambda lo, hi: part(np.s_[:, lo:hi]), shape[1])
 
 
-class MaxPool2d(Function):
+class FastMaxPool2dFunction(Function):
     """y = max of x over each kh×kw window (windows ``stride`` apart, no padding).
 
     Only the maximum of a window influences y, so dL/dx = g at the argmax of each window and 0 elsewhere
@@ -54,7 +54,7 @@ class MaxPool2d(Function):
 
     (if x_0 is a maximum the product is 0; if not, it is 1 + the same for the offsets after it), computed
     from the inside out: one comparison, one addition and one multiplication per offset, in bytes
-    (arithmetic rather than ``np.where``: it measured faster; docs/performance_cnn.md).
+    (arithmetic rather than ``np.where``: it measured faster; docs/performance.md).
 
     Backward: for each offset (i, j), the window elements at that offset are the strided view
     dx[..., i::sh, j::sw]; it receives g where index == i·kw + j.
@@ -62,13 +62,14 @@ class MaxPool2d(Function):
     Images and channels are independent, so both passes run on blocks of them split over the cores
     (``_split``).
     """
+    torch_name = "MaxPool2DWithIndicesBackward0"
 
     def forward(self, x, kernel_size, stride=None):
         (kh, kw), (sh, sw), (Ho, Wo) = pool_geometry(x, kernel_size, stride, "max_pool2d")
-        y = np.empty((*x.shape[:2], Ho, Wo), dtype=x.dtype)
+        y = memory.empty((*x.shape[:2], Ho, Wo), x.dtype)
         keep_index = self.needs_input_grad[0]
         index_type = np.min_scalar_type(kh * kw - 1)
-        index = np.empty(y.shape, dtype=index_type) if keep_index else None
+        index = memory.empty(y.shape, index_type) if keep_index else None
 
         def part(block):
             xc, yc = x[block], y[block]
@@ -119,15 +120,16 @@ class MaxPool2d(Function):
 
 def max_pool2d(x, kernel_size, stride=None):
     """Max over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
-    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride)
+    return FastMaxPool2dFunction.apply(x, kernel_size=kernel_size, stride=stride)
 
 
-class AvgPool2d(Function):
+class FastAvgPool2dFunction(Function):
     """y = mean of x over each kh×kw window.   dL/dx = g / (kh·kw) spread over the window (summed if shared).
 
     Forward separably (sum over each window's columns, then over its rows, then divide); the backward is the
     same in reverse: spread g / (kh·kw) over the rows, then over the columns.
     """
+    torch_name = "AvgPool2DBackward0"
 
     def forward(self, x, kernel_size, stride=None):
         (kh, kw), (sh, sw), (Ho, Wo) = pool_geometry(x, kernel_size, stride, "avg_pool2d")
@@ -156,4 +158,4 @@ class AvgPool2d(Function):
 
 def avg_pool2d(x, kernel_size, stride=None):
     """Mean over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
-    return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride)
+    return FastAvgPool2dFunction.apply(x, kernel_size=kernel_size, stride=stride)

@@ -24,8 +24,8 @@ below: those entries of the columns are set to zero after the copy ("wrapped tap
 
 one product per image of the chunk (one batched ``np.matmul`` call), each written straight into y's NCHW.
 
-Backward (both from one set of columns, as ``fast_conv.Conv2d``'s rotated kernel): lay out g the same way,
-but from position ``reach`` = (kh-1)·W + (kw-1) instead of ``lead``. Then with
+Backward (both from one set of columns, as ``fast_conv.FastConv2dFunction``'s rotated kernel): lay out g the
+same way, but from position ``reach`` = (kh-1)·W + (kw-1) instead of ``lead``. Then with
 cols_g[(i', j', o), (n, r, s)] = g_flat[o, lead + (n·R + r)·W + s + i'·W + j'] = g[n, o, r + i' - ph, s + j' - pw]
 (zero outside the image: the zero rows, and the wrapped taps zeroed as above),
 
@@ -48,15 +48,15 @@ in the worker's scratch buffers, a few hundred KB: in its core's L2 cache. The t
 """
 import numpy as np
 
-from . import parallel
+from . import memory, parallel
 from .memory import scratch
 
 #: Largest image (H·W pixels) that takes this path; bigger images (VGG's) take ``fast_conv``'s bands of rows.
 MAX_PIXELS = 64 * 64
 
 #: Bytes of scratch (flat images and columns) per chunk, over all the workers (the CNN's 32→64
-#: layer: 2-3 images per chunk; docs/performance_cnn.md has the sizes tried). Tests lower it to force one
-#: image per chunk.
+#: layer: 2-3 images per chunk; one image per chunk made a training step 27% slower, three times as many
+#: the same). Tests lower it to force one image per chunk.
 CHUNK_BYTES = 4 * 2**20
 
 
@@ -155,7 +155,7 @@ def forward(x, weight, bias, relu):
         wmat = np.concatenate([wmat, bias.reshape(O, 1)], axis=1)
     wmat = np.ascontiguousarray(wmat, dtype=dtype)
     K = wmat.shape[1]
-    y = np.empty((layout.N, O, layout.H, layout.W), dtype=dtype)
+    y = memory.empty((layout.N, O, layout.H, layout.W), dtype)
 
     def work(n0, n1, buffers, worker):
         x_buffer, cols_buffer = buffers
@@ -214,7 +214,7 @@ def backward(g, x, x_shape, weight, need_x, need_w, relu_output=None):
         return None, np.ascontiguousarray(dw), parallel.ordered_sum(bias_parts)
 
     rotated = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 2, 3, 0), dtype=dtype).reshape(C, -1)
-    dx = np.empty(x_shape, dtype=dtype)
+    dx = memory.empty(x_shape, dtype)
     ones = np.ones(layout.N * layout.R * layout.W + 2 * layout.reach, dtype=dtype)
 
     def work(n0, n1, buffers, worker):

@@ -10,8 +10,10 @@ cut into chunks, and each core takes whole chunks (copies and product alike), ea
 For the duration of a split, ``run`` sets BLAS to one thread and runs the tasks on ``WORKERS`` Python
 threads; NumPy releases the GIL inside copies, ufuncs and matmul, so the threads really do run at once.
 It must be all or nothing (a GEMM on BLAS's threads leaves them spinning, slowing any split that follows),
-so the fast kernels go through ``run``, ``each`` and ``matmul`` here, never through
-BLAS's threads while splitting is available. (Measurements: ``docs/performance.md``.)
+so the fast kernels go through ``run``, ``each`` and ``matmul`` here, never through BLAS's threads while
+splitting is available; work too small to split runs on the calling thread with BLAS on one thread for its
+duration (``one_blas_thread``). The count is restored when each call returns: nothing outside minidl's
+calls changes. (Measurements: ``docs/performance.md``.)
 
 NumPy has no function to set BLAS's thread count while running. ``blas_threads`` calls the
 ``openblas_set_num_threads`` of the OpenBLAS library that NumPy loaded (``blas.py`` finds it). If it is not
@@ -25,7 +27,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import blas
+from . import blas, memory
 
 #: Threads a convolution is split over: the cores this process may run on.
 WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -133,11 +135,12 @@ def run_chunks(work, chunks, parts, waves=1, fixed_shares=False):
 def each(fn, n):
     """Call fn(lo, hi) for ``WORKERS`` consecutive ranges covering 0..n-1, on the workers at once.
 
-    Plain ``fn(0, n)`` instead when splitting is not ``available()``, when n is too small to split, or
-    when already on a worker thread.
+    Plain ``fn(0, n)`` instead (BLAS single-threaded, see ``one_blas_thread``) when splitting is not
+    ``available()``, when n is too small to split, or when already on a worker thread.
     """
     if n < WORKERS or _in_worker() or not available():
-        fn(0, n)
+        with one_blas_thread():
+            fn(0, n)
         return
     run([lambda lo=lo, hi=hi: fn(lo, hi) for lo, hi in even_ranges(n, WORKERS)])
 
@@ -155,20 +158,44 @@ def balanced_count(count, parts, most):
     return min(most, -(-max(count, 2 * parts) // parts) * parts)
 
 
-def matmul(a, b, out=None):
-    """a @ b for 2-D a (M, K) and b (K, N), the rows of a (and of the result) split over the workers.
+def matmul(a, b, out=None, min_flops=0):
+    """a @ b for 2-D a (M, K) and b (K, N) on the workers, BLAS single-threaded: split by rows of a (and of
+    the result), or by columns of b when a has too few rows, for products of at least ``min_flops``
+    (2·M·K·N) floating-point operations; a smaller product runs on the calling thread alone.
 
-    Each worker multiplies its block of rows single-threaded, so that no BLAS thread is left spinning (see
-    the module docstring), and packs only its share of a, the larger operand in the deep VGG layers. Plain
-    ``np.matmul`` when ``each`` would not split (then with BLAS's own threads, unless on a worker).
+    Each worker multiplies its block single-threaded, so that no BLAS thread is left spinning (see the
+    module docstring), and packs only its share of a, the larger operand in the deep VGG layers. On a
+    worker, or when splitting is not ``available()``, plain ``np.matmul``.
     """
-    M = a.shape[0]
-    if M < 2 * WORKERS or _in_worker() or not available():
+    (M, K), N = a.shape, b.shape[1]
+    if _in_worker() or not available():
         return np.matmul(a, b, out=out)
     if out is None:
-        out = np.empty((M, b.shape[1]), dtype=np.result_type(a, b))
-    each(lambda lo, hi: np.matmul(a[lo:hi], b, out=out[lo:hi]), M)
+        out = np.empty((M, N), dtype=np.result_type(a, b))
+    if 2 * M * K * N < min_flops or max(M, N) < 2 * WORKERS:
+        with one_blas_thread():
+            return np.matmul(a, b, out=out)
+    if M >= 2 * WORKERS:
+        each(lambda lo, hi: np.matmul(a[lo:hi], b, out=out[lo:hi]), M)
+    else:
+        each(lambda lo, hi: np.matmul(a, b[:, lo:hi], out=out[:, lo:hi]), N)
     return out
+
+
+@contextmanager
+def one_blas_thread():
+    """Run the block (on the calling thread) with BLAS on one thread, restored afterwards: a product too
+    small to split, kept off BLAS's own threads, which would spin on the cores after it (and, on a busy
+    machine, wait for a core: a 0.7 ms product measured 30-60 ms on BLAS's two threads there)."""
+    if _in_worker() or not available():
+        yield
+        return
+    with _lock, blas_threads(1):
+        _splitting.active = True  # what the block calls from here runs as it is (see _in_worker)
+        try:
+            yield
+        finally:
+            _splitting.active = False
 
 
 def ordered_sum(parts):
@@ -187,19 +214,20 @@ _PAGE = 4096
 
 
 def zeros(shape, dtype):
-    """``np.zeros`` for an array the workers will add into, with its memory pages mapped here first.
+    """An array of zeros the workers will add into (from ``memory.zeros``: an array kept from an earlier
+    call when one is free), its memory pages mapped here first.
 
     A large ``np.zeros`` gets fresh memory from the operating system, mapped page by page at the first
     write (a page fault), and two threads taking page faults in the same process at once wait for each
-    other. One write per page from this one thread first keeps that out of the split work.
+    other. Writing every page from this one thread first keeps that out of the split work.
     """
-    return _prefault(np.zeros(shape, dtype=dtype))
+    return memory.zeros(shape, dtype)
 
 
 def empty(shape, dtype):
-    """``np.empty`` for an array the workers will write every element of, its pages mapped here first (see
-    ``zeros``). Unlike ``zeros``, it does not clear memory that malloc hands back for reuse."""
-    return _prefault(np.empty(shape, dtype=dtype))
+    """An array the workers will write every element of (``memory.empty``), its pages mapped here first
+    (see ``zeros``)."""
+    return _prefault(memory.empty(shape, dtype))
 
 
 def _prefault(a):

@@ -1,8 +1,7 @@
 """Convolution and pooling layers: thin wrappers that hold the weights and call ``minidl.functional``."""
-import numpy as np
 
 from .. import functional as F
-from ..textbook.convolution import ACTIVATIONS, pair
+from ..conv_geometry import ACTIVATIONS, pair
 from . import init
 from .module import Module, Parameter
 
@@ -11,7 +10,8 @@ class Conv2d(Module):
     """y = conv2d(x, W) + b for x (N, in_channels, H, W) and W (out_channels, in_channels, kh, kw), as in PyTorch.
 
     ``kernel_size``, ``stride`` and ``padding`` are an int or a (height, width) pair. W is Glorot-uniform
-    initialised (fans count the kernel area) and b starts at zero, Keras's Conv2D defaults, like ``Linear``.
+    initialised (fans count the kernel area) and b starts at zero, Keras's Conv2D defaults, like ``Linear``
+    (PyTorch's U(±1/√fan_in) for both under ``minidl.set_defaults("torch")``).
     ``activation="relu"`` fuses a ReLU into the layer, as Keras's ``Conv2D(activation="relu")``: the same
     output as ``ReLU()`` after it, computed in one op (faster, and less memory while training).
     """
@@ -23,8 +23,9 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride, self.padding = pair(stride, "stride"), pair(padding, "padding")
-        self.weight = Parameter(init.glorot_uniform((out_channels, in_channels, *self.kernel_size)))
-        self.bias = Parameter(np.zeros(out_channels, dtype=np.float32)) if bias else None
+        shape = (out_channels, in_channels, *self.kernel_size)
+        self.weight = Parameter(init.layer_weight(shape))
+        self.bias = Parameter(init.layer_bias(out_channels, init.fans(shape)[0])) if bias else None
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
@@ -36,11 +37,11 @@ class Conv2d(Module):
                 "activation": self.activation}
 
     def extra_repr(self):
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-            f"padding={self.padding}, bias={self.bias is not None}"
-            + (f", activation={self.activation!r}" if self.activation else "")
-        )
+        """As PyTorch prints a Conv2d: padding only when there is some, ``bias=False`` only without one."""
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+                + (f", padding={self.padding}" if self.padding != (0, 0) else "")
+                + (", bias=False" if self.bias is None else "")
+                + (f", activation={self.activation!r}" if self.activation else ""))
 
 
 class _Pool2d(Module):
@@ -58,16 +59,19 @@ class _Pool2d(Module):
         return {"kernel_size": self.kernel_size, "stride": self.stride}
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride if self.stride is not None else self.kernel_size}"
+        stride = self.stride if self.stride is not None else self.kernel_size
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding=0" + self.extra_options
 
 
 class MaxPool2d(_Pool2d):
     """Max over ``kernel_size`` windows, ``stride`` apart (default: the kernel size, i.e. no overlap)."""
 
     pool = staticmethod(F.max_pool2d)
+    extra_options = ", dilation=1, ceil_mode=False"  # PyTorch's defaults, the only ones minidl has
 
 
 class AvgPool2d(_Pool2d):
     """Mean over ``kernel_size`` windows, ``stride`` apart (default: the kernel size, i.e. no overlap)."""
 
     pool = staticmethod(F.avg_pool2d)
+    extra_options = ""

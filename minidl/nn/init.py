@@ -1,15 +1,51 @@
 """Weight initialisation schemes, drawing from ``minidl.random`` (seed it with ``minidl.manual_seed``).
 
-Both keep the variance of activations roughly constant from layer to layer, so deep stacks neither blow up
+They keep the variance of activations roughly constant from layer to layer, so deep stacks neither blow up
 nor fade out at the start of training:
 - Glorot/Xavier uniform: U(-a, a), a = √(6 / (fan_in + fan_out)), for tanh/sigmoid-like or linear layers
   (Keras's default for Dense and Conv2D);
+- He/Kaiming uniform: U(-a, a), a = gain · √(3 / fan_in), gain = √(2 / (1 + a_neg²)) for a leaky ReLU of
+  negative slope a_neg; PyTorch starts Linear and Conv2d with a_neg = √5, which makes a = 1/√fan_in;
 - He/Kaiming normal: N(0, 2 / fan_in), which compensates for ReLU zeroing half of its inputs.
 fan_in / fan_out are the number of inputs / outputs each unit connects to (× kernel area for convolutions).
+``layer_weight`` and ``layer_bias`` pick the scheme of the convention selected by ``minidl.set_defaults``.
 """
+import math
+
 import numpy as np
 
-from .. import random
+from .. import conventions, random
+
+
+def layer_weight(shape):
+    """The starting weight of a Linear or Conv2d layer: Glorot uniform ("keras"), or PyTorch's kaiming
+    uniform with a = √5 ("torch")."""
+    if conventions.get_defaults() == "torch":
+        return kaiming_uniform(shape, a=math.sqrt(5))
+    return glorot_uniform(shape)
+
+
+def layer_bias(n, fan_in):
+    """The starting bias of a Linear or Conv2d layer with ``n`` outputs: zeros ("keras"), or
+    U(±1/√fan_in) ("torch")."""
+    if conventions.get_defaults() == "torch":
+        return uniform((n,), 1 / math.sqrt(fan_in) if fan_in else 0.0)
+    return np.zeros(n, dtype=np.float32)
+
+
+def uniform(shape, bound, dtype=np.float32, rng=None):
+    """U(-bound, bound), drawn from ``rng`` (default: minidl's seedable generator)."""
+    # drawn directly in the target dtype: a float64 draw would double the memory of a 100M-weight layer
+    w = (rng if rng is not None else random.generator()).random(shape, dtype=dtype)
+    w *= 2 * bound
+    w -= bound
+    return w
+
+
+def kaiming_uniform(shape, a=0.0, dtype=np.float32):
+    """U(-b, b), b = √(2 / (1 + a²)) · √(3 / fan_in): He's uniform scheme for a leaky ReLU of slope ``a``."""
+    fan_in, _ = fans(shape)
+    return uniform(shape, math.sqrt(2.0 / (1 + a * a)) * math.sqrt(3.0 / fan_in), dtype)
 
 
 def fans(shape):
@@ -21,12 +57,7 @@ def fans(shape):
 def glorot_uniform(shape, dtype=np.float32, rng=None):
     """U(-a, a), a = √(6 / (fan_in + fan_out)), drawn from ``rng`` (default: minidl's seedable generator)."""
     fan_in, fan_out = fans(shape)
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    # drawn directly in the target dtype: a float64 draw would double the memory of a 100M-weight layer
-    w = (rng if rng is not None else random.generator()).random(shape, dtype=dtype)
-    w *= 2 * limit
-    w -= limit
-    return w
+    return uniform(shape, np.sqrt(6.0 / (fan_in + fan_out)), dtype, rng)
 
 
 def he_normal(shape, dtype=np.float32):

@@ -1,5 +1,5 @@
 """The basic layers: ``Linear``, activations, ``Flatten``, ``Dropout`` and the ``Sequential`` container."""
-import numpy as np
+import warnings
 
 from .. import functional as F
 from . import init
@@ -10,13 +10,14 @@ class Linear(Module):
     """y = x Wᵀ + b with W of shape (out_features, in_features), as in PyTorch.
 
     W is Glorot-uniform initialised and b starts at zero (Keras's Dense defaults, which reach the
-    reference accuracy on Fashion-MNIST).
+    reference accuracy on Fashion-MNIST); under ``minidl.set_defaults("torch")`` both start as PyTorch's,
+    U(±1/√in_features) (``init.layer_weight``, ``init.layer_bias``).
     """
 
     def __init__(self, in_features, out_features, bias=True):
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(init.glorot_uniform((out_features, in_features)))
-        self.bias = Parameter(np.zeros(out_features, dtype=np.float32)) if bias else None
+        self.weight = Parameter(init.layer_weight((out_features, in_features)))
+        self.bias = Parameter(init.layer_bias(out_features, in_features)) if bias else None
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
@@ -41,6 +42,41 @@ class Sigmoid(Module):
 class Tanh(Module):
     def forward(self, x):
         return F.tanh(x)
+
+
+class _SoftmaxLike(Module):
+    """Shared by ``Softmax`` and ``LogSoftmax``: the dimension whose values are normalised."""
+
+    op = None  # the functional op, set by each subclass
+
+    def __init__(self, dim=None):
+        self.dim = dim
+
+    def forward(self, x):
+        dim = self.dim
+        if dim is None:  # PyTorch's old implicit choice, kept (with its warning) for old code
+            dim = 0 if x.ndim in (0, 1, 3) else 1
+            warnings.warn(f"Implicit dimension choice for {type(self).__name__.lower()} has been deprecated. "
+                          f"Change the call to include dim=X as an argument.", UserWarning, stacklevel=2)
+        return self.op(x, dim)
+
+    def get_config(self):
+        return {"dim": self.dim}
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmax(_SoftmaxLike):
+    """Probabilities along ``dim``: e^{x_i} / Σ_j e^{x_j} (``functional.softmax``)."""
+
+    op = staticmethod(F.softmax)
+
+
+class LogSoftmax(_SoftmaxLike):
+    """log softmax along ``dim``, computed stably (``functional.log_softmax``)."""
+
+    op = staticmethod(F.log_softmax)
 
 
 class Flatten(Module):
@@ -75,7 +111,7 @@ class Dropout(Module):
         return {"p": self.p}
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace=False"
 
 
 class Sequential(Module):
@@ -86,22 +122,25 @@ class Sequential(Module):
             setattr(self, str(i), layer)
 
     def __iter__(self):
-        return self.children()
+        return iter(self._layers())
 
     def __len__(self):
-        return sum(1 for _ in self.children())
+        return len(self._layers())
 
     def __getitem__(self, i):
-        return list(self.children())[i]
+        return self._layers()[i]
+
+    def _layers(self):
+        return [layer for _, layer in self._modules()]  # a layer given twice runs twice
 
     def forward(self, x):
-        for layer in self.children():
+        for layer in self._layers():
             x = layer(x)
         return x
 
     def get_config(self):
         """{"layers": [each layer's {"class", "config"}]}, or None if a layer is not one of minidl's."""
-        from .saving import architecture
+        from .saving import architecture  # here, not at the top: saving.py imports this file (its layer classes)
 
-        layers = [architecture(layer) for layer in self.children()]
+        layers = [architecture(layer) for layer in self._layers()]
         return None if None in layers else {"layers": layers}

@@ -17,6 +17,9 @@ class Parameter(Tensor):
     def __init__(self, data, requires_grad=True, name=None):
         super().__init__(data, requires_grad=requires_grad, name=name)
 
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
 
 class Module:
     """Base class of layers and models. Subclasses set parameters/sub-modules in ``__init__`` and define
@@ -31,33 +34,58 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # --- traversal ---------------------------------------------------------------------------------
-    def named_children(self):
-        for name, value in vars(self).items():
-            if isinstance(value, Module):
-                yield name, value
+    # As in PyTorch, a module or parameter reachable twice (a layer used twice) is listed once, under
+    # the first name; a Sequential's children are named "0", "1", ...
+    def named_parameters(self, prefix="", *, remove_duplicate=True):
+        """(dotted name, Parameter) for every parameter of this module and its children, in definition order.
 
-    def children(self):
-        return (m for _, m in self.named_children())
+        A tensor reached twice (a layer used twice, ``self.b = self.a``) is listed once, under its first
+        name, as in PyTorch: an optimizer then moves it once per step, and a file holds it once.
+        ``remove_duplicate=False`` lists it under every name.
+        """
+        seen = set()
+        for name, p in self._every_parameter(prefix):
+            if not remove_duplicate or id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
 
-    def named_modules(self, prefix=""):
-        yield prefix, self
-        for name, child in self.named_children():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
-
-    def modules(self):
-        return (m for _, m in self.named_modules())
-
-    def named_parameters(self, prefix=""):
-        """(dotted name, Parameter) for every parameter of this module and its children, in definition order."""
+    def _every_parameter(self, prefix):
         for name, value in vars(self).items():
             full = f"{prefix}.{name}" if prefix else name
             if isinstance(value, Parameter):
                 yield full, value
             elif isinstance(value, Module):
-                yield from value.named_parameters(full)
+                yield from value._every_parameter(full)
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
+
+    def _modules(self):
+        """(attribute name, module) for every attribute holding a module, repeats included."""
+        return [(name, value) for name, value in vars(self).items() if isinstance(value, Module)]
+
+    def named_children(self):
+        seen = set()
+        for name, value in self._modules():
+            if id(value) not in seen:
+                seen.add(id(value))
+                yield name, value
+
+    def children(self):
+        return (m for _, m in self.named_children())
+
+    def named_modules(self, prefix="", _seen=None):
+        """("", self) first, then every module inside, by dotted name ("linear_relu_stack.0")."""
+        seen = set() if _seen is None else _seen
+        if id(self) in seen:
+            return
+        seen.add(id(self))
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name, seen)
+
+    def modules(self):
+        return (m for _, m in self.named_modules())
 
     # --- training state ----------------------------------------------------------------------------
     def zero_grad(self):
@@ -78,9 +106,43 @@ class Module:
             p.requires_grad = flag
         return self
 
+    # --- devices and dtypes ------------------------------------------------------------------------
+    def to(self, *args, dtype=None, device=None):
+        """``model.to(device)``, ``model.to(dtype)``, ``model.to(device, dtype)``: minidl runs on the CPU,
+        so a device is only checked ("cpu"; any other raises one line); a float dtype converts every
+        parameter in place (the Parameter objects stay the same, so an optimizer built before still holds
+        them). Returns the module, as in PyTorch."""
+        from .. import dtypes
+
+        dtype, _ = dtypes.to_arguments(args, dtype, device)
+        if dtype is not None:
+            dtype = np.dtype(dtype)
+            if dtype.kind != "f":
+                raise TypeError(f"{type(self).__name__}.to() only accepts floating point dtypes, got {dtype}")
+            for p in self.parameters():
+                if p.dtype != dtype:
+                    p.data = p.data.astype(dtype)
+                    p.grad = None if p.grad is None else p.grad.astype(dtype)
+        return self
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def half(self):
+        return self.to(np.float16)
+
     # --- weights in and out ------------------------------------------------------------------------
     def state_dict(self):
-        """{dotted name: array} of every parameter (the arrays themselves, not copies)."""
+        """{dotted name: array} of every parameter (the arrays themselves, not copies), a shared one once."""
         return {name: p.data for name, p in self.named_parameters()}
 
     def load_state_dict(self, state, source="state dict"):
@@ -101,7 +163,7 @@ class Module:
         for name, p in params.items():
             value = np.asarray(state[name])
             if value.shape != p.shape:
-                raise ValueError(f"{source}: parameter '{name}' has shape {value.shape}, the model expects {p.shape}")
+                raise ValueError(f"{source}: parameter '{name}' has shape {value.shape}, the model expects {p.data.shape}")
         for name, p in params.items():  # only after every check passed: never leave a half-loaded model
             p.data[...] = state[name]
         return self
@@ -118,7 +180,7 @@ class Module:
 
         The file is written under a temporary name and renamed when complete.
         """
-        from .saving import write_model_file
+        from .saving import write_model_file  # not at the top: saving.py imports the layers, which import this file
 
         return write_model_file(self, path)
 
@@ -127,7 +189,7 @@ class Module:
 
         A missing file, a file that is not a model file or a damaged one raises naming the file.
         """
-        from .saving import read_model_file
+        from .saving import read_model_file  # on first use, as in save
 
         state, attrs = read_model_file(path)
         try:
@@ -139,11 +201,14 @@ class Module:
                            f"nn.load_model({str(path)!r}) rebuilds it") from None
 
     def __repr__(self):
-        lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        """PyTorch's layout: ``Linear(in_features=784, ...)`` for a layer, and for a container one line per
+        child, ``(name): repr(child)``, nested children indented two more spaces."""
         extra = self.extra_repr()
-        if not lines:
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules()]
+        if not children and "\n" not in extra:
             return f"{type(self).__name__}({extra})"
-        return f"{type(self).__name__}({extra}\n" + "\n".join(lines) + "\n)"
+        lines = (extra.split("\n") if extra else []) + children
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
     def extra_repr(self):
         return ""

@@ -8,45 +8,7 @@ in channels, kernel height, kernel width). Output sizes use floor, as in PyTorch
 import numpy as np
 
 from ..autograd import Function
-
-#: What ``conv2d(..., activation=...)`` can fuse into the convolution (Keras's ``Conv2D(activation=...)``).
-ACTIVATIONS = (None, "relu")
-
-
-def pair(value, name):
-    """An int or a pair of ints -> a tuple (for_height, for_width), validated."""
-    both = (value, value) if np.isscalar(value) else tuple(value)
-    if len(both) != 2 or not all(isinstance(v, (int, np.integer)) for v in both):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(both[0]), int(both[1])
-
-
-def output_size(size, kernel, stride, pad):
-    return (size + 2 * pad - kernel) // stride + 1
-
-
-def check_conv2d(x, weight, bias, stride, padding, activation):
-    """Validate conv2d's arguments (arrays, and stride/padding already as pairs); return (H_out, W_out).
-
-    Every error names the shapes at fault."""
-    if x.ndim != 4 or weight.ndim != 4:
-        raise ValueError(f"conv2d expects x of shape (N, C, H, W) and weight of shape (O, C, kh, kw), "
-                         f"got x {x.shape} and weight {weight.shape}")
-    N, C, H, W = x.shape
-    O, Cw, kh, kw = weight.shape
-    (sh, sw), (ph, pw) = stride, padding
-    if C != Cw:
-        raise ValueError(f"input x {x.shape} has {C} channels but weight {weight.shape} expects {Cw} (weight.shape[1])")
-    if bias is not None and bias.shape != (O,):
-        raise ValueError(f"bias {bias.shape} must have shape ({O},), one value per output channel of weight {weight.shape}")
-    if min(sh, sw) < 1 or min(ph, pw) < 0:
-        raise ValueError(f"stride must be >= 1 and padding >= 0, got stride {stride} and padding {padding}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"conv2d: activation must be one of {ACTIVATIONS}, got {activation!r}")
-    if kh > H + 2 * ph or kw > W + 2 * pw:
-        raise ValueError(f"kernel {kh}×{kw} (weight {weight.shape}) is larger than the padded input "
-                         f"{H + 2 * ph}×{W + 2 * pw} (x {x.shape} with padding {padding})")
-    return output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
+from ..conv_geometry import check_conv2d, output_size, pair
 
 
 # --- im2col and its transpose, col2im ---------------------------------------------------------------------
@@ -95,7 +57,7 @@ class Im2col(Function):
     Each output element is a copy of one input element, so the backward sends each column's gradient back
     to the pixel it was copied from:   dL/dx = col2im(dL/dcols).
     With it, a convolution is ``W.reshape(O, -1) @ Im2col.apply(x, ...)`` and autograd does the rest
-    (``examples/conv_walkthrough.py`` builds one this way and checks it against ``Conv2d``).
+    (``examples/conv_walkthrough.py`` builds one this way and checks it against ``Conv2dFunction``).
     """
 
     def forward(self, x, kernel_size, stride=1, padding=0):
@@ -108,7 +70,7 @@ class Im2col(Function):
 
 
 # --- the convolution --------------------------------------------------------------------------------------
-class Conv2d(Function):
+class Conv2dFunction(Function):
     """y = conv2d(x, W) + b: im2col, then one matrix product for the whole batch.
 
     With cols = im2col(x) (C·kh·kw, N·H_out·W_out) and W seen as a matrix (O, C·kh·kw):
@@ -126,6 +88,7 @@ class Conv2d(Function):
     layers use it): y = max(W @ cols + b, 0), and the backward first multiplies g by [y > 0], ReLU's
     backward (a pre-activation of exactly 0 gets gradient 0, as in ``F.relu``).
     """
+    torch_name = "ConvolutionBackward0"
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), activation=None):
         Ho, Wo = check_conv2d(x, weight, bias, stride, padding, activation)
@@ -166,7 +129,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, activation=None):
     """2-D convolution (cross-correlation, as in every DL framework) of x (N, C, H, W) with weight (O, C, kh, kw).
 
     ``stride`` and ``padding`` are an int or a (height, width) pair; padding adds zeros on both sides.
-    Returns (N, O, H_out, W_out). ``activation="relu"`` returns relu(conv2d(...)) in one op. See ``Conv2d``.
+    Returns (N, O, H_out, W_out). ``activation="relu"`` returns relu(conv2d(...)) in one op. See ``Conv2dFunction``.
     """
-    return Conv2d.apply(x, weight, bias, stride=pair(stride, "stride"), padding=pair(padding, "padding"),
+    return Conv2dFunction.apply(x, weight, bias, stride=pair(stride, "stride"), padding=pair(padding, "padding"),
                         activation=activation)

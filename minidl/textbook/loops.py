@@ -1,7 +1,7 @@
 """Convolution as its definition: plain loops over output pixels. The oracle both kernel sets are tested against."""
 import numpy as np
 
-from .convolution import output_size, pair
+from ..conv_geometry import output_size, pair
 
 
 def conv2d_loops(x, weight, bias=None, stride=1, padding=0):

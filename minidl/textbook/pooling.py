@@ -8,21 +8,7 @@ a max (or a mean) over that axis; the backward sends g back through the same vie
 import numpy as np
 
 from ..autograd import Function
-from .convolution import output_size, pair
-
-
-def pool_geometry(x, kernel_size, stride, name):
-    """Validate a pooling call on x; return ((kh, kw), (sh, sw), (H_out, W_out)). No padding."""
-    kh, kw = pair(kernel_size, "kernel_size")
-    sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
-    if x.ndim != 4:
-        raise ValueError(f"{name} expects x of shape (N, C, H, W), got {x.shape}")
-    if min(kh, kw, sh, sw) < 1:
-        raise ValueError(f"kernel_size and stride must be >= 1, got kernel {(kh, kw)} and stride {(sh, sw)}")
-    H, W = x.shape[2:]
-    if kh > H or kw > W:
-        raise ValueError(f"pooling kernel {kh}×{kw} is larger than the input {H}×{W} (x {x.shape})")
-    return (kh, kw), (sh, sw), (output_size(H, kh, sh, 0), output_size(W, kw, sw, 0))
+from ..conv_geometry import pool_geometry
 
 
 def window_views(a, geometry):
@@ -33,7 +19,7 @@ def window_views(a, geometry):
             for i in range(kh) for j in range(kw)]
 
 
-class MaxPool2d(Function):
+class MaxPool2dFunction(Function):
     """y = the maximum of x over each kh×kw window.
 
     Only a window's maximum influences y, so its gradient goes there and nowhere else:
@@ -43,6 +29,7 @@ class MaxPool2d(Function):
     (a sum because overlapping windows can share a winner). With ties, one element wins: the first in
     row-major order of the window (``argmax`` returns the first), as in PyTorch and ``minidl.fast``.
     """
+    torch_name = "MaxPool2DWithIndicesBackward0"
 
     def forward(self, x, kernel_size, stride=None):
         geometry = pool_geometry(x, kernel_size, stride, "max_pool2d")
@@ -62,16 +49,17 @@ class MaxPool2d(Function):
 
 def max_pool2d(x, kernel_size, stride=None):
     """Max over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
-    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride)
+    return MaxPool2dFunction.apply(x, kernel_size=kernel_size, stride=stride)
 
 
-class AvgPool2d(Function):
+class AvgPool2dFunction(Function):
     """y = the mean of x over each kh×kw window.
 
     Every element of a window counts 1/(kh·kw), so each gets that share of the window's gradient:
 
         dL/dx[p] = Σ over the windows that contain p of g[window] / (kh·kw)
     """
+    torch_name = "AvgPool2DBackward0"
 
     def forward(self, x, kernel_size, stride=None):
         geometry = pool_geometry(x, kernel_size, stride, "avg_pool2d")
@@ -88,4 +76,4 @@ class AvgPool2d(Function):
 
 def avg_pool2d(x, kernel_size, stride=None):
     """Mean over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
-    return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride)
+    return AvgPool2dFunction.apply(x, kernel_size=kernel_size, stride=stride)
