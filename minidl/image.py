@@ -99,8 +99,8 @@ def resize(image, height, width):
     image = _check_hwc(image)
     if image.shape[:2] == (height, width):
         return image.astype(np.float32, copy=True)
-    channels = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32), mode="F")
+    channels = [  # a 2-D float32 array is Pillow's mode "F" (saying mode= warns on some Pillow versions)
+        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32))
                    .resize((width, height), Image.Resampling.LANCZOS))
         for c in range(image.shape[2])
     ]

@@ -510,6 +510,17 @@ def test_non_contiguous_inputs():
     assert xt.grad.shape == x_view.shape
 
 
+def test_the_no_copy_reshape_writes_through_or_refuses():
+    """The GEMMs write their products into _view's result: it must be the caller's memory, on every NumPy."""
+    out = np.zeros((2, 3, 4, 5))
+    rows = conv._view(out[1, :, 1:3], (3, 10))  # a slice of whole rows: a view exists
+    rows[...] = 1.0
+    assert out[1, :, 1:3].sum() == 30 and out.sum() == 30
+    with pytest.raises(ValueError, match=r"\(3, 4, 2\).*without a copy"):
+        conv._view(out[1, :, :, 1:3], (3, 8))  # part of each row: only a copy could be reshaped
+    assert conv._view(out[:0], (0, 60)).shape == (0, 60)  # empty: nothing to write, no memory to compare
+
+
 # --- training a small CNN: batches of small images ----------------------------------------------------------
 @pytest.mark.parametrize("stride, padding", [(1, 1), (2, 0), (1, 0)])
 @pytest.mark.parametrize("batch", [1, 6])

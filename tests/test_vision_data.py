@@ -233,7 +233,7 @@ def test_whole_batch_path_not_used_by_a_subclass(tmp_path):
 def test_transforms_values_and_refusals():
     array = np.array([[0, 255], [51, 102]], np.uint8)
     x = transforms.ToTensor()(array)
-    assert x.shape == (1, 2, 2) and x.data[0, 0, 1] == 1.0 and x.data[0, 1, 0] == np.float32(51) / 255
+    assert x.shape == (1, 2, 2) and x.data[0, 0, 1] == 1.0 and x.data[0, 1, 0] == np.float32(51) / np.float32(255)
     rgb = transforms.ToTensor()(np.zeros((4, 5, 3), np.uint8))
     assert rgb.shape == (3, 4, 5)
     floats = transforms.ToTensor()(np.full((2, 2), 7.0))

@@ -136,8 +136,16 @@ def _for_chunks(work, batch, out_rows, out_cols, K, O, dtype, overlap=None, fixe
 
 
 def _view(array, shape):
-    """Reshape that must not copy: the GEMMs below write into views of the output and must land there."""
-    return np.reshape(array, shape, copy=False)
+    """Reshape that must not copy: the GEMMs below write into views of the output and must land there.
+
+    (``np.reshape(..., copy=False)`` says this in one call, but only from NumPy 2.1 on; a reshape that had to
+    copy gives fresh memory, which the check catches on every NumPy.)
+    """
+    view = array.reshape(shape)
+    if view.size and not np.may_share_memory(view, array):
+        raise ValueError(f"cannot reshape an array of shape {array.shape} and strides {array.strides} "
+                         f"to {shape} without a copy")
+    return view
 
 
 # --- im2col / col2im -------------------------------------------------------------------------------------
