@@ -24,6 +24,8 @@ HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "src"
 ROOT = HERE.parent
 TIMEOUT = 900  # seconds per cell: far above the longest one (the training runs), to stop only a hang
+# The README's picture: the last image notebook 02 shows (a test image through the CNN's convolutions).
+README_FIGURE = ("02_fashion_mnist", ROOT / "docs" / "notebook_feature_maps.png")
 
 
 def sources():
@@ -87,6 +89,14 @@ def execute(nb, timeout=TIMEOUT):
     return nb
 
 
+def last_image(nb):
+    """The bytes of the last PNG among the outputs of ``nb`` (a notebook as JSON or nbformat node)."""
+    import base64
+
+    pngs = [o["data"]["image/png"] for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    return base64.b64decode(pngs[-1]) if pngs else None
+
+
 def committed_cells(name):
     """[(kind, source)] of the committed ``name.ipynb`` (read as JSON: no Jupyter package needed)."""
     nb = json.loads((HERE / f"{name}.ipynb").read_text(encoding="utf-8"))
@@ -114,6 +124,10 @@ def check(name):
     errors = [i for i, c in enumerate(nb["cells"]) for o in c.get("outputs", []) if o.get("output_type") == "error"]
     if errors:
         problems.append(f"{path.name}: cell(s) {errors} end with an error")
+    figure = README_FIGURE[1]
+    if name == README_FIGURE[0] and (not figure.is_file() or figure.read_bytes() != last_image(nb)):
+        problems.append(f"{figure.relative_to(ROOT)} is not the last picture of {path.name}: run "
+                        f"python notebooks/run_all.py {name}")
     return problems
 
 
@@ -149,6 +163,9 @@ def main(argv=None):
         with atomic_path(HERE / f"{name}.ipynb") as tmp:
             nbformat.write(nb, str(tmp))
         print(f"{name}.ipynb: ran in {time.perf_counter() - start:.0f} s", flush=True)
+        if name == README_FIGURE[0]:
+            with atomic_path(README_FIGURE[1]) as tmp:
+                Path(tmp).write_bytes(last_image(nb))
     return 0
 
 

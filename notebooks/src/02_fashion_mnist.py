@@ -61,7 +61,7 @@ print(f"test accuracy after 5 epochs: {100 * history[-1]['test_accuracy']:.2f}%"
 # ## What it sees: test images and its confidence in each class
 #
 # Blue bar: the true class. Red bar: the model's guess, when it is wrong. Five of the fifteen images are
-# misclassified ones, picked on purpose; the rest are random.
+# misclassified ones, picked on purpose; the other ten are correctly classified ones, picked at random.
 
 # %%
 predicted = probs.argmax(axis=1)
@@ -71,7 +71,7 @@ right = pick.choice(np.flatnonzero(predicted == test_labels), size=10, replace=F
 shown = pick.permutation(np.concatenate([wrong, right]))
 show(plots.prediction_grid(test_images[shown], probs[shown], test_labels[shown], FASHION_MNIST_CLASSES,
                            FIGURES / "predictions.png", title="Test images and the model's confidences",
-                           note="5 misclassified images picked on purpose, 10 at random"))
+                           note="5 misclassified images picked on purpose, 10 correctly classified ones at random"))
 
 # %% [markdown]
 # ## Accuracy per class
@@ -124,7 +124,8 @@ show(plots.sweep(results, FIGURES / "sweep.png", title="MLPs"))
 #
 # Two blocks of 3×3 convolutions (with their ReLU) and 2×2 max pooling, then 128 → 10. A convolution looks
 # at each small window of the image with the same few filters, so it learns local patterns (edges,
-# stripes) wherever they are. This short run already beats the MLP's first epoch; `FULL` trains it for 5.
+# stripes) wherever they are. The short run here (`CNN_IMAGES`, `CNN_EPOCHS`) only shows the machinery;
+# with `FULL` it trains for 5 epochs on all 60,000 images and reaches about 91%, against the MLP's 86-88%.
 
 # %%
 x_train_cnn = train_images[:CNN_IMAGES, None].astype(np.float32) / 255  # (N, 1, 28, 28): one channel
@@ -136,10 +137,12 @@ cnn = nn.Sequential(
 )
 cnn_history, cnn_probs = fit(cnn, (x_train_cnn, train_labels[:CNN_IMAGES]), (x_test[:, None], test_labels),
                              epochs=CNN_EPOCHS, batch_size=64, lr=1e-3, lr_decay=0.6)
+print(f"CNN test accuracy after {CNN_EPOCHS} epoch(s) on {CNN_IMAGES:,} images: "
+      f"{100 * cnn_history[-1]['test_accuracy']:.2f}%")
 
 # %% [markdown]
 # The first layer's 32 filters (red: positive weights, blue: negative), and one test image through both
-# convolutions: each map is where one filter responded.
+# convolutions (the first 16 channels of each): each map is where one filter responded.
 
 # %%
 show(plots.filters(cnn[0].weight.data, FIGURES / "filters.png", title="conv1's learned filters"))
@@ -151,5 +154,5 @@ with minidl.no_grad():
         x = layer(x)
         if isinstance(layer, nn.Conv2d):
             stages.append((f"conv{len(stages) + 1} + ReLU", x.data[0]))
-show(plots.feature_maps(test_images[boot], stages, FIGURES / "feature_maps.png",
+show(plots.feature_maps(test_images[boot], stages, FIGURES / "feature_maps.png", max_maps=16,
                         title=f"Test image {boot} (Ankle boot) through the convolutions"))
