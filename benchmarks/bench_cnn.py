@@ -5,7 +5,7 @@
     python benchmarks/bench_cnn.py --threads 1 --cpu-time       (on a busy machine: the work, not the waiting)
     python benchmarks/bench_cnn.py --profile [--threads 1 --cpu-time]   (where minidl's time goes)
 
-The network of examples/fashion_cnn.py (issue 12), written as layers in both frameworks:
+The network of examples/fashion_cnn.py, written as layers in both frameworks:
 Conv2d(1, 32, 3, padding=1) → ReLU → MaxPool2d(2) → Conv2d(32, 64, 3, padding=1) → ReLU → MaxPool2d(2) →
 Flatten → Linear(3136, 128) → ReLU → Linear(128, 10), cross-entropy, Adam lr 1e-3 (eps 1e-7 in both), batch
 64 (``--batch-size``), on Fashion-MNIST images as float32 in [0, 1]. Both start from the same weights (drawn

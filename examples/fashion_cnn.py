@@ -17,6 +17,8 @@ Outputs go to --out (default runs/fashion_cnn/): the same files as fashion_mlp.p
 accuracy_curve.png, per_class_accuracy.png, confusion_matrix.png, predictions.png, model.h5) plus
 filters.png (the first layer's learned 3×3 filters) and feature_maps.png (one test image through the
 convolutions). The per-class table at the end sits beside the MLP's, read from --compare.
+Ctrl-C (or SIGTERM) after the first epoch writes them for the epochs done ("interrupted": true in
+metrics.json, model.h5 of the last finished epoch) and exits with status 130.
 docs/fashion.md describes every output.
 """
 import argparse
@@ -31,6 +33,7 @@ import minidl
 from minidl import Tensor, kernels, nn, no_grad, plots
 from minidl.datasets import FASHION_MNIST_CLASSES, DatasetError
 from minidl.fileio import DownloadError
+from minidl.interrupt import Interrupted, sigterm_as_ctrl_c
 from minidl.training import fit
 
 import fashion_common as common
@@ -92,23 +95,34 @@ def run(args, train_data, test_data, test_images):
         keep_freed_memory()
         single_threaded_blas()
     start = time.perf_counter()
-    history, probs = fit(model, train_data, test_data, epochs=args.epochs, batch_size=args.batch_size,
-                         lr=args.lr, optimizer="adam", lr_decay=args.lr_decay, seed=args.seed)
+    try:
+        history, probs = fit(model, train_data, test_data, epochs=args.epochs, batch_size=args.batch_size,
+                             lr=args.lr, optimizer="adam", lr_decay=args.lr_decay, seed=args.seed)
+        interrupted = None
+    except Interrupted as e:  # after at least one epoch: save those
+        (history, probs), interrupted = e.result, e
     wall = time.perf_counter() - start
     settings = dict(channels=list(args.channels), dropout=args.dropout, epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, optimizer="adam", seed=args.seed,
                     parameters=int(n_params), train_examples=len(train_data[1]), limit_train=args.limit_train,
                     kernels=kernels.selected())
-    per_class = common.write_outputs(model, history, probs, test_data, test_images, args.out, settings, wall, args.seed)
-    plots.filters(model[0].weight.data, args.out / "filters.png", title="conv1's learned filters")
-    labels = test_data[1]
-    shown = int(np.flatnonzero(labels == FASHION_MNIST_CLASSES.index("Ankle boot"))[0])
-    plots.feature_maps(test_images[shown], conv_outputs(model, test_data[0][shown]), args.out / "feature_maps.png",
-                       title=f"Test image {shown} ({FASHION_MNIST_CLASSES[labels[shown]]}) through the convolutions")
+    with common.writing(args.out):
+        per_class = common.write_outputs(model, history, probs, test_data, test_images, args.out, settings,
+                                         wall, args.seed, interrupted=interrupted is not None)
+        plots.filters(model[0].weight.data, args.out / "filters.png", title="conv1's learned filters")
+        labels = test_data[1]
+        shown = int(np.flatnonzero(labels == FASHION_MNIST_CLASSES.index("Ankle boot"))[0])
+        title = f"Test image {shown} ({FASHION_MNIST_CLASSES[labels[shown]]}) through the convolutions"
+        plots.feature_maps(test_images[shown], conv_outputs(model, test_data[0][shown]),
+                           args.out / "feature_maps.png", title=title)
+    if interrupted:
+        return common.stopped("fashion_cnn.py", common.interrupted_message(
+            interrupted, history, args.out, "the six figures and model.h5"))
     mlp = mlp_column(args.compare)
     common.print_per_class(history[-1]["test_accuracy"], per_class, [("MLP", mlp)] if mlp else [])
     print(f"\ntraining and evaluation took {wall:.1f}s\nwrote metrics.json, accuracy_curve.png, per_class_accuracy.png, "
           f"confusion_matrix.png, predictions.png, model.h5, filters.png and feature_maps.png to {args.out}/")
+    return 0
 
 
 def parse_args(argv=None):
@@ -123,6 +137,10 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if len(args.channels) > 4:
         p.error(f"argument --channels: at most 4 blocks (each halves the 28-pixel side), got {len(args.channels)}")
+    try:
+        kernels.selected()  # a wrong MINIDL_KERNELS: refused now, not at the first convolution
+    except ValueError as e:
+        p.error(str(e))
     common.check_paths(p, args)
     return args
 
@@ -130,13 +148,17 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        train_data, test_data, test_images = common.load_data(args.data, args.limit_train, channels_first=True)
-    except (DatasetError, DownloadError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    args.out.mkdir(parents=True, exist_ok=True)
-    run(args, train_data, test_data, test_images)
-    return 0
+        with sigterm_as_ctrl_c():  # `kill`, a batch system's time limit: handled like Ctrl-C
+            try:
+                train_data, test_data, test_images = common.load_data(args.data, args.limit_train,
+                                                                      channels_first=True)
+            except (DatasetError, DownloadError, FileNotFoundError, ValueError) as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 1
+            # --out is created by its first file: an interrupted run leaves no empty folder behind
+            return run(args, train_data, test_data, test_images)
+    except KeyboardInterrupt as e:
+        return common.stopped("fashion_cnn.py", str(e) or "interrupted before the first epoch finished: nothing saved")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """What examples/fashion_mlp.py and examples/fashion_cnn.py share: their options and the checks on them,
-loading the data, and writing the metrics, figures and model of a run.
+loading the data, writing the metrics, figures and model of a run, and stopping cleanly on Ctrl-C.
 
 The training loop and the evaluation are in the library (``minidl.training``), the figures in
 ``minidl.plots``; this module only connects them to a command line.
 """
 import argparse
+import contextlib
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import numpy as np
 from minidl import plots
 from minidl.datasets import FASHION_MNIST_CLASSES, fashion_mnist, load_fashion_mnist
 from minidl.fileio import write_json
+from minidl.interrupt import EXIT_STATUS
 from minidl.metrics import confusion_matrix, per_class_accuracy
 
 SHOWN, SHOWN_WRONG = 15, 5  # predictions.png: 15 test images, 5 of them misclassified on purpose
@@ -100,9 +103,7 @@ def data_folder_problem(folder):
         return f"{folder} is not a folder" if folder.exists() else f"no such folder: {folder}"
     missing = []
     for split, names in fashion_mnist.FILES.items():
-        found = fashion_mnist.find_files(split, folder)
-        if found is None or any(path.parent != folder for path in found):
-            missing += names
+        missing += [name for name, path in zip(names, fashion_mnist.files_in(folder, split)) if path is None]
     if missing:
         return f"{folder} does not hold the Fashion-MNIST file(s) {', '.join(missing)} (plain or .gz)"
     return None
@@ -128,6 +129,8 @@ def load_data(root=None, limit_train=None, channels_first=False):
     Returns ``(x_train, y_train), (x_test, y_test), test_images`` (the uint8 images, for figures).
     """
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist("train", root), load_fashion_mnist("test", root)
+    folders = dict.fromkeys(str(fashion_mnist.find_files(split, root)[0].parent) for split in ("train", "test"))
+    print(f"data: Fashion-MNIST from {' and '.join(folders)}", flush=True)
     if limit_train is not None:
         if limit_train > len(x_train):
             raise ValueError(f"--limit-train {limit_train}: the training set has only {len(x_train)} images")
@@ -159,14 +162,17 @@ def pick_examples(probs, labels, count=SHOWN, wrong=SHOWN_WRONG, seed=0):
     return np.array(chosen)
 
 
-def write_outputs(model, history, probs, test_data, test_images, out, settings, wall, seed):
-    """Write metrics.json, the four classifier figures and model.h5 into ``out``; return per-class accuracy."""
+def write_outputs(model, history, probs, test_data, test_images, out, settings, wall, seed, interrupted=False):
+    """Write metrics.json, the four classifier figures and model.h5 into ``out`` (created by the first file);
+    return per-class accuracy. ``interrupted``: the run stopped before its last epoch (``history`` holds the
+    epochs done, ``model`` the weights of the last of them)."""
     labels = test_data[1]
     predicted = probs.argmax(axis=1)
     cm = confusion_matrix(predicted, labels, len(FASHION_MNIST_CLASSES))
     per_class = per_class_accuracy(cm)
     write_json(dict(
         test_accuracy=history[-1]["test_accuracy"],
+        interrupted=interrupted,
         epochs=history,
         per_class_accuracy=dict(zip(FASHION_MNIST_CLASSES, map(float, per_class))),
         confusion_matrix=cm.tolist(),
@@ -197,3 +203,23 @@ def print_per_class(test_accuracy, per_class, columns=()):
     for name, acc in zip(FASHION_MNIST_CLASSES, per_class):
         print(f"{name:<12} {acc:>8.3f}" + "".join(f" {col.get(name, float('nan')):>8.3f}" for _, col in columns))
 
+
+@contextlib.contextmanager
+def writing(out):
+    """Ctrl-C while the outputs are written: stop with a message saying what ``out`` then holds."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted while writing the outputs to {out}/: each file there is whole "
+                                "(written under a temporary name, then renamed), the later ones are missing") from None
+
+
+def stopped(script, message):
+    """Say on one line why the run stopped early (Ctrl-C or SIGTERM); the exit status for that."""
+    print(f"{script}: {message}", file=sys.stderr)
+    return EXIT_STATUS
+
+
+def interrupted_message(error, history, out, files):
+    return (f"{error}: wrote metrics.json (\"interrupted\": true, {len(history)} epoch(s) done), {files} of "
+            f"epoch {len(history)}, the last finished, to {out}/")

@@ -14,7 +14,7 @@ project draws itself (``minidl.image.painting``), so the example works offline.
 
 Outputs go to --out (default runs/style_transfer/), each written atomically: final.png, a snapshot every
 --snapshot-every steps (step_0100.png, ...), content.png and style.png (the inputs as used, resized),
-progress.png (the snapshots in a grid), losses.png (each weighted loss part against step, log scale),
+progress.png (the snapshots in a grid), losses.png (the total, then each weighted loss part, against step, log scale),
 run.json (settings, loss per step and its parts, seconds per step) and, until the run completes,
 checkpoint.h5 (rewritten at every snapshot: what --resume needs).
 
@@ -25,7 +25,6 @@ from the last checkpoint. See docs/style_transfer.md.
 import argparse
 import hashlib
 import math
-import signal
 import sys
 import time
 from pathlib import Path
@@ -33,13 +32,14 @@ from pathlib import Path
 import numpy as np
 
 import minidl
-from minidl import checkpoint
+from minidl import checkpoint, kernels
 from minidl import image as imageio
 from minidl.fast.memory import keep_freed_memory
 from minidl.fileio import write_json
 from minidl.plots import save_figure
 from minidl.progress import ProgressBar
-from minidl.style import ADAM_DEFAULTS, CONTENT_LAYERS, STYLE_LAYERS, Interrupted, style_transfer
+from minidl.interrupt import EXIT_STATUS, Interrupted, sigterm_as_ctrl_c
+from minidl.style import ADAM_DEFAULTS, CONTENT_LAYERS, STYLE_LAYERS, style_transfer
 
 FETCH_COMMAND = "python -m minidl.weights fetch vgg19"
 CHECKPOINT = "checkpoint.h5"
@@ -230,29 +230,34 @@ def progress_figure(snapshots, path, title, random_weights):
 
 
 def losses_figure(history, path, title, random_weights):
-    """Each weighted loss part and the total against step, log scale."""
+    """The total loss (top) and each weighted part (bottom) against step, log scale: two panels, so that a
+    part that makes up nearly all of the total cannot hide the total's line."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(7.5, 6.5), layout="constrained")
+    total_ax, parts_ax = fig.subplots(2, 1, sharex=True)
     steps = np.asarray(history["step"])
-    for key, label, style in (("loss", "total", dict(color="black", lw=2.2)),
-                              ("content", "content", dict(color="tab:blue")),
-                              ("style", "style", dict(color="tab:orange")),
-                              ("tv", "total variation", dict(color="tab:green"))):
+    total = np.asarray(history["loss"], dtype=float)
+    marker = dict(marker="o" if len(steps) < 30 else None, ms=3)
+    total_ax.plot(steps, np.where(total > 0, total, np.nan), color="black", lw=2, label="total", **marker)
+    for key, label, color in (("content", "content", "tab:blue"), ("style", "style", "tab:orange"),
+                              ("tv", "total variation", "tab:green")):
         values = np.asarray(history[key], dtype=float)
         if (values > 0).any():  # an all-zero part (e.g. weight 0) has no place on a log scale
-            ax.plot(steps, np.where(values > 0, values, np.nan), label=label, marker="o" if len(steps) < 30 else None,
-                    ms=3, **style)
-    ax.set_yscale("log")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="step", ylabel="weighted loss (log scale)")
-    ax.set_title(title + ("\nRANDOM VGG19 WEIGHTS: not a real style transfer" if random_weights else ""),
-                 fontsize=11, color="firebrick" if random_weights else "black")
-    ax.grid(True, which="major", alpha=0.35)
-    ax.grid(True, which="minor", alpha=0.12)
-    ax.legend()
+            share = f"{100 * values[-1] / total[-1]:.3g}% of the total at the end" if total[-1] > 0 else ""
+            parts_ax.plot(steps, np.where(values > 0, values, np.nan), color=color, label=f"{label} ({share})",
+                          **marker)
+    total_ax.set(ylabel="total loss (log scale)")
+    total_ax.set_title(title + ("\nRANDOM VGG19 WEIGHTS: not a real style transfer" if random_weights else ""),
+                       fontsize=11, color="firebrick" if random_weights else "black")
+    parts_ax.set(xlabel="step", ylabel="weighted part (log scale)", title="its weighted parts")
+    parts_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in (total_ax, parts_ax):
+        ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.35)
+        ax.grid(True, which="minor", alpha=0.12)
+        ax.legend(fontsize=9)
     return save_figure(fig, path)
 
 
@@ -317,6 +322,10 @@ def _show(value):
 
 def run(args):
     check_layers(args)
+    try:
+        kernels.selected()  # a wrong MINIDL_KERNELS: refused now, not at the first convolution
+    except ValueError as e:
+        raise UserError(str(e)) from None
     content, style, content_name, style_name = load_inputs(args)
     check_sizes(args, content, style)
     # a failed --resume stops here, before anything in --out is written
@@ -412,30 +421,24 @@ class RunInterrupted(Exception):
     """Ctrl-C or SIGTERM after the outputs for the steps done were written."""
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM (e.g. `kill`, a batch system's time limit) is handled like Ctrl-C
-
-
 def main(argv=None):
     args = parse_args(argv)
     # every step allocates the same big feature maps again: keep freed memory in the process, so that
     # they do not page-fault afresh each time (minidl/fast/memory.py)
     keep_freed_memory()
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        run(args)
+        with sigterm_as_ctrl_c():  # `kill`, a batch system's time limit: handled like Ctrl-C
+            run(args)
     except UserError as e:
         print(f"style_transfer.py: error: {e}", file=sys.stderr)
         return 1
     except RunInterrupted as e:
         print(f"style_transfer.py: {e}", file=sys.stderr)
-        return 130
+        return EXIT_STATUS
     except KeyboardInterrupt:
         print(f"\nstyle_transfer.py: interrupted before the first step; nothing to save in {args.out}",
               file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return EXIT_STATUS
     return 0
 
 

@@ -61,6 +61,8 @@ class Checkpoint:
             optimizer.state = states
             if self.info["optimizer"].get("t") is not None:
                 optimizer.t = self.info["optimizer"]["t"]
+            if self.info["optimizer"].get("lr") is not None:  # as a schedule left it (older files: unchanged)
+                optimizer.lr = self.info["optimizer"]["lr"]
         return self
 
 
@@ -111,13 +113,13 @@ def load(path):
 
 
 def _optimizer_state(optimizer):
-    """({"optimizer/<i>/<buffer>": array}, {"type", "t"}) from an optimizer's per-parameter buffers."""
+    """({"optimizer/<i>/<buffer>": array}, {"type", "t", "lr"}) from an optimizer's per-parameter buffers."""
     arrays = {}
     for i, state in enumerate(optimizer.state):
         for key, value in (state or {}).items():
             if key != "scratch" and value is not None:  # scratch space holds nothing worth keeping
                 arrays[f"optimizer/{i}/{key}"] = value
-    return arrays, {"type": type(optimizer).__name__, "t": getattr(optimizer, "t", None)}
+    return arrays, {"type": type(optimizer).__name__, "t": getattr(optimizer, "t", None), "lr": optimizer.lr}
 
 
 def _optimizer_states(optimizer, arrays, info, path):
@@ -142,7 +144,9 @@ def _optimizer_states(optimizer, arrays, info, path):
             if key not in state or np.shape(state[key]) != value.shape:
                 raise CheckpointError(f"{path}: optimizer buffer {i}/{key} of shape {value.shape} does not fit "
                                       f"parameter {i} of shape {p.shape}")
-            state[key] = value.astype(p.data.dtype, copy=True)
+            # each entry as the optimizer makes it: an array of its own dtype, or a number (Adagrad's step count)
+            made = state[key]
+            state[key] = value.astype(made.dtype) if isinstance(made, np.ndarray) else type(made)(value)
         states.append(state)
     return states
 

@@ -24,7 +24,8 @@ _selected = None  # None until the first use: then MINIDL_KERNELS, or "fast"
 def _from_environment():
     name = os.environ.get("MINIDL_KERNELS", "fast")
     if name not in KERNEL_SETS:
-        raise ValueError(f"MINIDL_KERNELS={name!r}: must be one of {', '.join(KERNEL_SETS)}")
+        raise ValueError(f"MINIDL_KERNELS={name!r} is not a kernel set: set it to {' or '.join(KERNEL_SETS)} (both "
+                         "run on the CPU), or unset it for the default, fast")
     return name
 
 

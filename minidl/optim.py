@@ -6,6 +6,7 @@ train with, the state (momentum buffers, Adam's moments) and one scratch array p
 once, on the first step; after that a step allocates nothing parameter-sized, because for a small model
 the optimizer is a large share of the training time. RMSprop and Adagrad are written plainly.
 """
+import inspect
 import math
 
 import numpy as np
@@ -49,8 +50,13 @@ class Optimizer:
 def _trainable(params, who):
     """The list of tensors to train, or a one-line error for each way of handing an optimizer nothing to train."""
     hint = "pass model.parameters()"
-    if hasattr(params, "parameters") or isinstance(params, Tensor):
-        what = "a single tensor" if isinstance(params, Tensor) else f"the model ({type(params).__name__}) itself"
+    if hasattr(params, "parameters") or isinstance(params, Tensor) or inspect.ismethod(params):
+        if isinstance(params, Tensor):
+            what = "a single tensor"
+        elif inspect.ismethod(params):  # model.parameters without the call
+            what = f"the method {type(params.__self__).__name__}.{params.__name__} itself, not called"
+        else:
+            what = f"the model ({type(params).__name__}) itself"
         raise TypeError(f"{who} needs an iterable of parameter tensors, got {what}: {hint}")
     params = list(params)
     if not params:
@@ -62,6 +68,11 @@ def _trainable(params, who):
         if not p.is_leaf:
             raise ValueError(f"{who} can't train a non-leaf tensor (parameter {i}, computed by {p.grad_fn}): "
                              "train the leaf tensors it was computed from")
+    first = {}
+    for i, p in enumerate(params):
+        if first.setdefault(id(p), i) != i:  # one step would move it twice, with two states
+            raise ValueError(f"{who} got parameter {i} twice (first as parameter {first[id(p)]}): list each tensor "
+                             "once (model.parameters() lists a shared layer's tensors once)")
     if not any(p.requires_grad for p in params):
         raise ValueError(f"{who}: none of the {len(params)} tensors requires grad, so nothing would be trained; "
                          f"{hint} (or unfreeze with requires_grad_())")
@@ -74,11 +85,15 @@ class SGD(Optimizer):
         g ← g + λ θ              (weight_decay λ)
         v ← μ v + g               (momentum μ; v starts at the first g)
         θ ← θ - lr · v            (θ ← θ - lr · g when μ = 0)
+
+    ``nesterov=True`` steps by where the momentum is about to carry the weights: θ ← θ - lr · (g + μ v).
     """
 
-    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(params, lr)
-        self.momentum, self.weight_decay = momentum, weight_decay
+        if nesterov and momentum <= 0:
+            raise ValueError(f"SGD: nesterov=True needs a momentum above 0, got momentum={momentum}")
+        self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
 
     def init_state(self, p):
         # v starting at zero makes the first step v = g, PyTorch's initialisation of the buffer
@@ -92,7 +107,11 @@ class SGD(Optimizer):
             v = state["velocity"]
             v *= self.momentum
             v += s
-            np.multiply(v, self.lr, out=s)
+            if self.nesterov:
+                s += self.momentum * v  # g + μ v (a temporary: the rare path)
+                s *= self.lr
+            else:
+                np.multiply(v, self.lr, out=s)
         else:
             s *= self.lr
         param -= s

@@ -10,6 +10,7 @@ import numpy as np
 from .fileio import atomic_path
 
 RIGHT, WRONG, NEUTRAL = "#1f77b4", "#d62728", "#b0b0b0"  # blue, red, grey
+CLASS_FONT_SIZE = 8  # points: class names beside small bar charts, the smallest size that reads at 100%
 
 
 def save_figure(fig, path, dpi=120, **savefig_options):
@@ -41,8 +42,11 @@ def accuracy_curve(epochs, path, title="Accuracy per epoch"):
         acc_ax.plot(x, [100 * e[f"{split}_accuracy"] for e in epochs], style, label=label)
         loss_ax.plot(x, [e[f"{split}_loss"] for e in epochs], style, label=label)
     last = epochs[-1]
+    # The final test accuracy, right of the last point: room is made there, past every line, inside the axes.
+    span = max(x[-1] - x[0], 1)
+    acc_ax.set_xlim(x[0] - 0.08 * span, x[-1] + 0.22 * span)
     acc_ax.annotate(f"{100 * last['test_accuracy']:.2f}%", (x[-1], 100 * last["test_accuracy"]),
-                    textcoords="offset points", xytext=(0, -14), ha="center")
+                    textcoords="offset points", xytext=(7, 0), ha="left", va="center", color="C1")
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title, xticks=x)
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Cross-entropy loss per epoch", xticks=x)
     for ax in (acc_ax, loss_ax):
@@ -65,10 +69,12 @@ def per_class_accuracy(accuracies, class_names, path, title="Test accuracy per c
     colors = [WRONG if a < mean - weak_margin else RIGHT for a in acc]
     y = np.arange(len(class_names))[::-1]
     ax.barh(y, acc, color=colors)
-    for yi, a in zip(y, acc):
-        ax.text(a + 0.5, yi, f"{a:.1f}%", va="center")
+    for yi, a in zip(y, acc):  # a column of values right of 100%, where no bar or the mean line can reach
+        ax.text(101.5, yi, f"{a:.1f}%", va="center")
     mean_line = ax.axvline(mean, color="k", ls="--", lw=1, label=f"mean of the classes {mean:.1f}%")
-    ax.set(yticks=y, yticklabels=class_names, xlim=(0, 108), xlabel="accuracy (%)", title=title)
+    ax.axvline(100, color="#888888", lw=0.6)
+    ax.set(yticks=y, yticklabels=class_names, xlim=(0, 113), xticks=range(0, 101, 20), xlabel="accuracy (%)",
+           title=title)
     ax.legend(handles=[Patch(color=RIGHT, label=f"above the mean, or at most {weak_margin} points below"),
                        Patch(color=WRONG, label=f"more than {weak_margin} points below the mean"), mean_line],
               loc="upper center", bbox_to_anchor=(0.5, -0.12 * 11 / (len(class_names) + 1)), ncol=2, fontsize=8)
@@ -96,14 +102,14 @@ def confusion_matrix(matrix, class_names, path, title="Confusion matrix (test se
 
 
 def prediction_grid(images, probabilities, labels, class_names, path, rows=5, cols=3, title=None, note=None):
-    """Each test image beside a bar chart of its class confidences, the class names under the bars.
+    """Each test image beside a bar chart of its class confidences, one bar per class, named beside it.
 
     The true class's bar is blue; when the prediction is wrong, the predicted class's bar is red. The
     caption (predicted class, confidence, true class) is blue when right and red when wrong. ``note`` is
     printed under the title: say there how the images were chosen (e.g. misclassified ones on purpose).
     """
-    fig = _figure(4.6 * cols, 2.5 * rows)
-    axes = fig.subplots(rows, 2 * cols, gridspec_kw={"width_ratios": [1, 1.6] * cols})
+    fig = _figure(5.4 * cols, 2.6 * rows)
+    axes = fig.subplots(rows, 2 * cols, gridspec_kw={"width_ratios": [1, 1.5] * cols})
     n = len(class_names)
     for k in range(rows * cols):
         img_ax, bar_ax = axes[k // cols, 2 * (k % cols)], axes[k // cols, 2 * (k % cols) + 1]
@@ -122,10 +128,11 @@ def prediction_grid(images, probabilities, labels, class_names, path, rows=5, co
         bar_colors = [NEUTRAL] * n
         bar_colors[guess] = WRONG
         bar_colors[true] = RIGHT  # when right, guess == true and the bar ends up blue
-        bar_ax.bar(range(n), p, color=bar_colors)
-        bar_ax.set(ylim=(0, 1), xticks=range(n), yticks=[0, 0.5, 1])
-        bar_ax.set_xticklabels(class_names, fontsize=6, rotation=90)
-        bar_ax.tick_params(axis="y", labelsize=7)
+        # horizontal bars, so the class names are written level, at a size that can be read
+        bar_ax.barh(range(n), p, color=bar_colors)
+        bar_ax.set(xlim=(0, 1), xticks=[0, 0.5, 1], yticks=range(n), ylim=(n - 0.5, -0.5))
+        bar_ax.set_yticklabels(class_names, fontsize=CLASS_FONT_SIZE)
+        bar_ax.tick_params(axis="x", labelsize=7)
     if title or note:
         fig.suptitle("\n".join(filter(None, [title, note])))
     return save_figure(fig, path)

@@ -34,6 +34,7 @@ from . import functional as F
 from . import kernels
 from .optim import Adam
 from .autograd import Function, Tensor, no_grad
+from .interrupt import Interrupted
 
 CONTENT_LAYERS = ("block5_conv2",)
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -161,15 +162,6 @@ class StyleTransferResult:
     interrupted: bool = False
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during ``style_transfer``: a ``KeyboardInterrupt`` that carries the steps done so far as
-    ``.result`` (a ``StyleTransferResult`` with ``interrupted=True``), so the caller can still save them."""
-
-    def __init__(self, result):
-        super().__init__(result.message)
-        self.result = result
-
-
 def preprocessing_convention(model):
     """"caffe" or "torch": the input convention of ``model`` (its ``preprocessing`` attribute)."""
     p = getattr(model, "preprocessing", None)
@@ -216,8 +208,9 @@ def style_transfer(content, style, model, *, content_layers=CONTENT_LAYERS, styl
       run. L-BFGS restarts from the saved image with an empty curvature memory (SciPy's L-BFGS-B cannot
       save it), so its next steps are gradient-like and the result differs slightly from an uninterrupted
       run's.
-    - Ctrl-C (``KeyboardInterrupt``) during the steps raises ``Interrupted``, a ``KeyboardInterrupt``
-      whose ``.result`` holds the steps done so far.
+    - Ctrl-C (``KeyboardInterrupt``) during the steps raises ``minidl.interrupt.Interrupted``, a
+      ``KeyboardInterrupt`` whose ``.result`` holds the steps done so far (a ``StyleTransferResult`` with
+      ``interrupted=True``).
 
     Returns a ``StyleTransferResult`` (image, history, snapshots, weights, message).
     """
@@ -280,7 +273,8 @@ def style_transfer(content, style, model, *, content_layers=CONTENT_LAYERS, styl
         except KeyboardInterrupt:
             if run.last is None:  # not one step recorded: nothing to hand back
                 raise
-            raise Interrupted(run.partial_result(weights)) from None
+            partial = run.partial_result(weights)
+            raise Interrupted(partial, partial.message) from None
     finally:
         for p, flag in frozen:
             p.requires_grad = flag

@@ -18,6 +18,7 @@ from . import functional as F
 from . import optim
 from .autograd import Tensor, no_grad
 from .data import DataLoader
+from .interrupt import Interrupted
 from .metrics import accuracy
 from .progress import ProgressBar
 
@@ -53,33 +54,47 @@ def fit(model, train_data, test_data, *, epochs, batch_size, lr, optimizer="adam
     (``epoch``, ``train_loss`` and ``train_accuracy``, the running means over the epoch's examples (module
     docstring), ``test_loss``, ``test_accuracy``, ``seconds`` of training) and the test set's class
     probabilities after the last epoch.
+
+    Ctrl-C (``KeyboardInterrupt``) after the first epoch raises ``minidl.interrupt.Interrupted`` with
+    ``.result = (history, test_probs)`` of the epochs finished, and the model put back to its weights at the
+    end of the last of them, so that what is saved matches the history. Before that, it propagates as is.
     """
     opt = OPTIMIZERS[optimizer](model.parameters(), lr)
     scheduler = optim.ExponentialLR(opt, lr_decay)
     loader = DataLoader(*train_data, batch_size=batch_size, shuffle=True, seed=seed)
-    history = []
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        model.train()
-        bar = ProgressBar(loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=not verbose)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for xb, yb in bar:
-            logits = model(Tensor(xb))
-            loss = F.cross_entropy(logits, yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            # a mean over examples, not batches: the last batch of an epoch may be smaller
-            loss_sum += loss.item() * len(yb)
-            correct += int(np.sum(logits.data.argmax(axis=1) == yb))
-            seen += len(yb)
-            bar.set_postfix(loss=loss_sum / seen, accuracy=correct / seen)
-        seconds = time.perf_counter() - start
-        scheduler.step()
-        test_loss, test_acc, test_probs = evaluate(model, *test_data)
-        history.append(dict(epoch=epoch, train_loss=loss_sum / seen, train_accuracy=correct / seen,
-                            test_loss=test_loss, test_accuracy=test_acc, seconds=seconds))
-        if verbose:
-            print(f"epoch {epoch}: train loss {loss_sum / seen:.4f}  train accuracy {correct / seen:.4f} (running)  "
-                  f"test loss {test_loss:.4f}  test accuracy {test_acc:.4f}  ({seconds:.1f}s training)", flush=True)
+    history, finished = [], None
+    try:
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            model.train()
+            bar = ProgressBar(loader, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=not verbose)
+            loss_sum, correct, seen = 0.0, 0, 0
+            for xb, yb in bar:
+                logits = model(Tensor(xb))
+                loss = F.cross_entropy(logits, yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                # a mean over examples, not batches: the last batch of an epoch may be smaller
+                loss_sum += loss.item() * len(yb)
+                correct += int(np.sum(logits.data.argmax(axis=1) == yb))
+                seen += len(yb)
+                bar.set_postfix(loss=loss_sum / seen, accuracy=correct / seen)
+            seconds = time.perf_counter() - start
+            scheduler.step()
+            test_loss, test_acc, test_probs = evaluate(model, *test_data)
+            history.append(dict(epoch=epoch, train_loss=loss_sum / seen, train_accuracy=correct / seen,
+                                test_loss=test_loss, test_accuracy=test_acc, seconds=seconds))
+            # the last finished epoch: what an interruption hands back
+            finished = (epoch, {name: a.copy() for name, a in model.state_dict().items()}, test_probs)
+            if verbose:
+                print(f"epoch {epoch}: train loss {loss_sum / seen:.4f}  train accuracy {correct / seen:.4f} "
+                      f"(running)  test loss {test_loss:.4f}  test accuracy {test_acc:.4f}  ({seconds:.1f}s "
+                      "training)", flush=True)
+    except KeyboardInterrupt:
+        if finished is None:
+            raise
+        epoch, weights, test_probs = finished
+        model.load_state_dict(weights)
+        raise Interrupted((history[:epoch], test_probs), f"interrupted in epoch {epoch + 1} of {epochs}") from None
     return history, test_probs

@@ -673,13 +673,10 @@ def draw_graph(tensor, path=None, *, params=None, max_nodes=150, title=None, dpi
         ax.add_artist(FancyArrowPatch(path=MplPath(verts, codes), arrowstyle="-|>", mutation_scale=9,
                                      linewidth=0.8, color="#666666", zorder=1))
         if e.arg is not None and n_inputs[e.dst] > 1:
-            # Which argument this tensor is (a @ b: which is a?), written on the last curve, 60% of the way:
-            # far enough from the op that the labels of its several inputs do not overlap.
-            (p0x, p0y), (p3x, p3y) = verts[-4], verts[-1]
-            t = 0.6
-            bx = (1 - t) ** 3 * p0x + (1 - (1 - t) ** 3 - t ** 3) * (p0x + p3x) / 2 + t ** 3 * p3x
-            by = p0y + (p3y - p0y) * (3 * t ** 2 - 2 * t ** 3)
-            ax.text(bx, by, ", ".join(args[e.src, e.dst]), ha="center", va="center", fontsize=ARG_FONT_SIZE,
+            # Which argument this tensor is (a @ b: which is a?), written where the last curve sets off, on its
+            # level start: there the op's several inputs are still a node apart, not bunched at the op.
+            p0x, p0y = verts[-4]
+            ax.text(p0x + 0.05, p0y, ", ".join(args[e.src, e.dst]), ha="left", va="center", fontsize=ARG_FONT_SIZE,
                     style="italic", color="#666666", zorder=1.5, parse_math=False,
                     bbox=dict(facecolor="white", edgecolor="none", pad=0.4, alpha=0.9))  # sits on the line
 

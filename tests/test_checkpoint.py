@@ -82,3 +82,54 @@ def test_a_checkpoint_that_does_not_fit_changes_nothing(tmp_path):
         ckpt.restore(model=model, optimizer=optim.SGD(model.parameters(), lr=0.1))
     assert all(np.array_equal(v, before[k]) for k, v in other.state_dict().items())
     assert other_opt.t == 0 and other_opt.state == [None] * 4
+
+
+OPTIMIZERS = {
+    "sgd momentum": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9),
+    "sgd nesterov": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "rmsprop centered momentum": lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+    "adagrad lr_decay": lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.3),
+    "adam": lambda ps: optim.Adam(ps, lr=0.05),
+}
+
+
+def train_with_schedule(model, opt, scheduler, start, stop):
+    """Steps start … stop - 1 of one fixed run; the schedule multiplies the rate after every third step."""
+    rng = np.random.default_rng(1)
+    batches = [(rng.standard_normal((16, 4)).astype(np.float32), rng.integers(0, 3, 16)) for _ in range(10)]
+    for step in range(start, stop):
+        x, y = batches[step]
+        loss = F.cross_entropy(model(Tensor(x)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 3 == 2:
+            scheduler.step()
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_and_the_lr_schedule_resume_bit_identically(tmp_path, name):
+    def make_all(seed):
+        model, _ = make(seed)
+        opt = OPTIMIZERS[name](model.parameters())
+        return model, opt, optim.ExponentialLR(opt, gamma=0.5)
+
+    model, opt, scheduler = make_all(0)
+    train_with_schedule(model, opt, scheduler, 0, 10)
+    straight = {k: v.copy() for k, v in model.state_dict().items()}
+
+    model, opt, scheduler = make_all(0)
+    train_with_schedule(model, opt, scheduler, 0, 5)  # the rate was halved once, after step 3
+    saved_state = opt.state
+    checkpoint.save(tmp_path / "c.h5", model=model, optimizer=opt)
+    model, opt, scheduler = make_all(7)
+    checkpoint.load(tmp_path / "c.h5").restore(model=model, optimizer=opt)
+    assert opt.lr == 0.5 * OPTIMIZERS[name]([nn.Parameter(np.zeros(1))]).lr
+    for saved, restored in zip(saved_state, opt.state):
+        for key, value in saved.items():  # each entry keeps its own type: float32 buffers, an int step count
+            if key != "scratch":
+                assert type(restored[key]) is type(value), key
+                assert getattr(restored[key], "dtype", None) == getattr(value, "dtype", None), key
+    train_with_schedule(model, opt, scheduler, 5, 10)
+    for key, value in model.state_dict().items():
+        assert np.array_equal(value, straight[key]), key

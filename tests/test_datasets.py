@@ -214,7 +214,23 @@ def test_folder_needs_all_files_of_the_split(tmp_path, monkeypatch):
     write_split(tmp_path / "system", "train", 5)
     monkeypatch.setenv("MINIDL_DATA", str(env))
     assert len(load_fashion_mnist("test", download=False)[1]) == 2
-    assert len(load_fashion_mnist("train", download=False)[1]) == 5  # env lacks train labels
+    assert len(load_fashion_mnist("train", root=tmp_path / "system", download=False)[1]) == 5  # root first
+
+
+def test_a_minidl_data_folder_without_the_files_is_an_error_not_passed_over(tmp_path, monkeypatch):
+    env = tmp_path / "env"
+    write(env / "train-images-idx3-ubyte", idx_bytes(make_split(2)[0]))  # train labels missing
+    write_split(tmp_path / "system", "train", 5)  # a copy further down the search order must not be used
+    monkeypatch.setenv("MINIDL_DATA", str(env))
+    with pytest.raises(FileNotFoundError) as e:
+        load_fashion_mnist("train")  # not downloaded either: the user named the folder
+    assert str(e.value) == (f"MINIDL_DATA={env}: {env} does not hold the Fashion-MNIST train file(s) "
+                            "train-labels-idx1-ubyte (plain or .gz); put them there, or unset MINIDL_DATA")
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match=f"there is no folder {tmp_path / 'nowhere'} to hold the "
+                                                "Fashion-MNIST test file.s. t10k-images-idx3-ubyte, t10k-labels"):
+        load_fashion_mnist("test")
+    assert not cache(tmp_path).exists()
 
 
 def test_not_found_without_download(tmp_path):

@@ -7,6 +7,8 @@
    around it (a class definition, a call with ``...``): it is compiled, not run. Shell blocks (``bash``) are not run here: they install
    packages or start the example programs, which tests/test_fashion_example.py and the other example tests
    run with their own, smaller arguments.
+3. Every picture in docs/ is drawn by docs/make_figures.py, and none is older than the files that draw it
+   (docs/figures.json records their hash); with ``-m slow``, drawing them again gives the same pictures.
 """
 import os
 import re
@@ -14,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from minidl.datasets import fashion_mnist
@@ -110,3 +113,59 @@ def test_python_block_runs_as_written(path, code, folders):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                             cwd=folders[path], timeout=900)
     assert result.returncode == 0, f"{path.name} block failed:\n{code}\n{result.stderr[-3000:]}"
+
+
+# --- the pictures in docs/ are what the code draws now -----------------------------------------------------
+
+def make_figures():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "docs" / "make_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_committed_picture_is_drawn_by_make_figures():
+    drawn = {name for name, *_ in make_figures().FIGURES}
+    assert {p.name for p in (ROOT / "docs").glob("*.png")} == drawn
+
+
+def test_committed_pictures_are_as_new_as_the_code_that_draws_them():
+    problems = make_figures().stale()
+    assert not problems, "\n".join(problems) + "\nrun: python docs/make_figures.py (and commit docs/)"
+
+
+def test_a_changed_drawing_or_a_replaced_picture_is_found(tmp_path, monkeypatch):
+    import json
+
+    figures = make_figures()
+    stamps = json.loads(figures.STAMPS.read_text())
+    stamps["graph.png"]["sha256"] = "0" * 64  # as if viz.py had changed since graph.png was drawn
+    stamps["im2col.png"]["size"] = [10, 10]   # as if im2col.png had been replaced by another picture
+    del stamps["predictions.png"]
+    monkeypatch.setattr(figures, "STAMPS", tmp_path / "figures.json")
+    figures.STAMPS.write_text(json.dumps(stamps))
+    problems = figures.stale()
+    assert len(problems) == 3
+    assert problems[1] == "docs/graph.png is older than the code that draws it (examples/backprop_walkthrough.py, " \
+                          "minidl/viz.py)"
+    size = figures.pixel_size(ROOT / "docs" / "im2col.png")
+    assert problems[2] == f"docs/im2col.png is {size} pixels, not the [10, 10] recorded"
+    assert "predictions.png is not recorded" in problems[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_DATA, reason="predictions.png needs Fashion-MNIST")
+def test_make_figures_redraws_the_committed_pictures(tmp_path):
+    """The pictures drawn now, pixel by pixel, against those in docs/ (a few labels may differ in the last
+    digit on another CPU; a changed layout moves most of the pixels)."""
+    from PIL import Image
+
+    figures = make_figures()
+    assert figures.main(["--out", str(tmp_path)]) == 0
+    for name, *_ in figures.FIGURES:
+        with Image.open(ROOT / "docs" / name) as a, Image.open(tmp_path / name) as b:
+            assert a.size == b.size, name
+            differ = np.any(np.asarray(a.convert("RGB")) != np.asarray(b.convert("RGB")), axis=-1).mean()
+        assert differ < 0.01, f"{name}: {100 * differ:.1f}% of the pixels differ; run python docs/make_figures.py"

@@ -239,3 +239,18 @@ def test_gradcheck_uses_float64_and_leaves_constants_alone():
 
     assert gradcheck(fn, randn(3).astype(np.float32), Tensor(randn(3)))
     assert seen[0] == (np.float64, False)
+
+
+def test_softmax_of_large_logits_is_finite_and_exact():
+    """e^1000 overflows: softmax must subtract the row's max first (it cancels in the ratio)."""
+    z = np.array([[1000.0, -1000.0, 0.0], [1000.0, 1000.0, 999.0], [-1000.0, -1000.0, -1000.0]], dtype=np.float32)
+    x = Tensor(z, requires_grad=True)
+    y = F.softmax(x)
+    e1 = np.exp(-1.0)
+    expected = np.array([[1, 0, 0], [1 / (2 + e1), 1 / (2 + e1), e1 / (2 + e1)], [1 / 3, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(y.data, expected, rtol=1e-6, atol=0)
+    w = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+    (y * Tensor(w)).sum().backward()  # dL/dz = y ⊙ (w - Σ w y)
+    np.testing.assert_allclose(x.grad, expected * (w - (expected * w).sum(axis=1, keepdims=True)), rtol=1e-5,
+                               atol=1e-7)
+    assert np.isfinite(x.grad).all()

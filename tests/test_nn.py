@@ -218,7 +218,7 @@ def test_old_format_and_corrupt_files_are_refused_naming_the_file(tmp_path):
 
 @pytest.mark.parametrize("load", [lambda p: mlp().load(p), nn.load_model])
 def test_not_a_model_file_says_which_file_and_what_it_is_not(tmp_path, load):
-    # issue 14, item 9: h5py's "file signature not found" and its long FileNotFoundError are gone
+    # h5py's "file signature not found" and its long FileNotFoundError are gone
     (tmp_path / "notes.txt").write_text("my notes")
     with pytest.raises(nn.ModelFileError, match=r"notes\.txt is not a minidl model file \(not an HDF5 file"):
         load(tmp_path / "notes.txt")
@@ -236,3 +236,96 @@ def test_loading_into_other_layers_names_what_the_file_holds(tmp_path):
     with pytest.raises(KeyError, match=r"missing parameters.*The file holds Sequential\(Flatten\(\), Linear\("
                                        r"in_features=784.*nn\.load_model\("):
         nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)).load(tmp_path / "model.h5")
+
+
+# --- shared layers: one tensor, listed once, moved once, saved once ----------------------------------------
+
+def shared_mlp():
+    minidl.manual_seed(0)
+    lin = nn.Linear(4, 4)
+    return nn.Sequential(lin, nn.ReLU(), lin), lin
+
+
+def test_a_layer_used_twice_is_listed_once_under_its_first_name():
+    model, lin = shared_mlp()
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+    assert [id(p) for p in model.parameters()] == [id(lin.weight), id(lin.bias)]
+    assert list(model.state_dict()) == ["0.weight", "0.bias"]
+    assert [n for n, _ in model.named_parameters(remove_duplicate=False)] == ["0.weight", "0.bias",
+                                                                             "2.weight", "2.bias"]
+
+
+def test_an_attribute_assigned_twice_is_listed_once():
+    class Twice(nn.Module):
+        def __init__(self):
+            self.a = nn.Linear(3, 3)
+            self.b = self.a
+            self.c = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.c(self.b(self.a(x)))
+
+    assert [n for n, _ in Twice().named_parameters()] == ["a.weight", "a.bias", "c.weight", "c.bias"]
+
+
+def test_one_sgd_step_moves_a_shared_weight_once_by_the_sum_of_its_uses_gradients():
+    from minidl import optim
+
+    model, lin = shared_mlp()
+    x = Tensor(np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32))
+    before = lin.weight.data.copy()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    opt.zero_grad()
+    model(x).sum().backward()
+    # the same network with two separate copies of the layer: the shared gradient is the sum of theirs
+    first, second = nn.Linear(4, 4), nn.Linear(4, 4)
+    for copy in (first, second):
+        copy.load_state_dict(lin.state_dict())
+    nn.Sequential(first, nn.ReLU(), second)(x).sum().backward()
+    np.testing.assert_allclose(lin.weight.grad, first.weight.grad + second.weight.grad, rtol=1e-6, atol=1e-6)
+    g = lin.weight.grad.copy()
+    opt.step()
+    np.testing.assert_array_equal(lin.weight.data, before - np.float32(0.1) * g)
+
+
+def test_adam_keeps_one_state_for_a_shared_weight():
+    from minidl import optim
+
+    model, _ = shared_mlp()
+    assert len(optim.Adam(model.parameters()).params) == 2
+
+
+def test_an_optimizer_refuses_a_tensor_listed_twice_in_one_line():
+    from minidl import optim
+
+    lin = nn.Linear(2, 2)
+    with pytest.raises(ValueError) as e:
+        optim.SGD([lin.weight, lin.bias, lin.weight], lr=0.1)
+    assert str(e.value) == ("SGD got parameter 2 twice (first as parameter 0): list each tensor once "
+                            "(model.parameters() lists a shared layer's tensors once)")
+
+
+def test_save_and_load_model_keep_a_shared_layer_tied(tmp_path):
+    model, lin = shared_mlp()
+    model.save(tmp_path / "tied.h5")
+    with h5py.File(tmp_path / "tied.h5") as f:
+        assert sorted(f["0"]) == ["bias", "weight"] and "2" not in f  # stored once
+    rebuilt = nn.load_model(tmp_path / "tied.h5")
+    assert rebuilt[0].weight is rebuilt[2].weight and rebuilt[0].bias is rebuilt[2].bias
+    np.testing.assert_array_equal(rebuilt[0].weight.data, lin.weight.data)
+    x = Tensor(np.ones((2, 4), dtype=np.float32))
+    np.testing.assert_array_equal(rebuilt(x).data, model(x).data)
+    # and the custom-module route: the same model built in code loads the file
+    fresh, _ = shared_mlp()
+    fresh[0].weight.data[...] = 0
+    np.testing.assert_array_equal(fresh.load(tmp_path / "tied.h5")[2].weight.data, lin.weight.data)
+
+
+def test_save_and_load_model_keep_a_tie_between_two_layers_parameters(tmp_path):
+    minidl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 3))
+    model[2].weight = model[0].weight  # weight tying without sharing the layer: the biases stay apart
+    model.save(tmp_path / "tied.h5")
+    rebuilt = nn.load_model(tmp_path / "tied.h5")
+    assert rebuilt[2].weight is rebuilt[0].weight and rebuilt[2].bias is not rebuilt[0].bias
+    assert [n for n, _ in rebuilt.named_parameters()] == ["0.weight", "0.bias", "2.bias"]

@@ -31,6 +31,34 @@ def test_sgd_momentum_and_weight_decay_by_hand():
         np.testing.assert_allclose(p.data, [theta], rtol=1e-12)
 
 
+def test_sgd_nesterov_by_hand():
+    p = param([1.0, -0.5])
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)
+    theta, v = np.array([1.0, -0.5]), np.zeros(2)
+    for g in [np.array([0.5, 0.1]), np.array([-0.2, 0.4]), np.array([0.3, -0.3])]:
+        p.grad = g
+        opt.step()
+        v = 0.9 * v + g
+        theta = theta - 0.1 * (g + 0.9 * v)  # the look-ahead: plain momentum would step by v
+        np.testing.assert_allclose(p.data, theta, rtol=1e-12)
+    with pytest.raises(ValueError, match="nesterov=True needs a momentum above 0"):
+        optim.SGD([p], lr=0.1, nesterov=True)
+
+
+def test_rmsprop_momentum_alone_by_hand():
+    """momentum without centered: b ← μ b + g / (√v + ε), θ ← θ - lr · b."""
+    p = param([1.0, -2.0])
+    opt = optim.RMSprop([p], lr=0.01, alpha=0.9, eps=1e-8, momentum=0.8)
+    theta, v, b = np.array([1.0, -2.0]), np.zeros(2), np.zeros(2)
+    for g in [np.array([0.5, -1.0]), np.array([0.1, 0.3]), np.array([-0.4, 0.2])]:
+        p.grad = g
+        opt.step()
+        v = 0.9 * v + 0.1 * g * g
+        b = 0.8 * b + g / (np.sqrt(v) + 1e-8)
+        theta = theta - 0.01 * b
+        np.testing.assert_allclose(p.data, theta, rtol=1e-12)
+
+
 def adam_by_hand(grads, theta, lr, b1, b2, eps, placement):
     """The published formulas, written out with m̂ and v̂ (Keras: ε added to √v before the bias correction)."""
     m, v = np.zeros_like(theta), np.zeros_like(theta)

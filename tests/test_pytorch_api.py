@@ -330,9 +330,11 @@ def test_mse_loss_takes_an_integer_target_as_pytorch_does():
 # --- optimizers ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,options", [
     ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, momentum=0.9)),
     ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.1, momentum=0.8, centered=True)),
     ("Adagrad", dict(lr=0.1)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-8)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1)),
 ])
 def test_new_optimizers_follow_pytorch_step_by_step(name, options):
     torch = pytest.importorskip("torch")
@@ -349,7 +351,7 @@ def test_new_optimizers_follow_pytorch_step_by_step(name, options):
 
 
 def test_optimizers_refuse_what_would_train_nothing():
-    """Issue 14, item 3: each way of handing an optimizer nothing to train gets one line saying what to pass."""
+    """Each way of handing an optimizer nothing to train gets one line saying what to pass."""
     model = nn.Sequential(nn.Linear(3, 2))
     params = (p for p in model.parameters())
     list(params)  # a generator read once is empty afterwards
@@ -358,6 +360,8 @@ def test_optimizers_refuse_what_would_train_nothing():
         for wrong, kind, match in [
             (model, TypeError, r"got the model \(Sequential\) itself: pass model.parameters\(\)"),
             (model[0].weight, TypeError, "got a single tensor: pass model.parameters()"),
+            (model.parameters, TypeError,
+             r"got the method Sequential.parameters itself, not called: pass model.parameters\(\)$"),
             ([model[0]], TypeError, "parameter 0 is a Linear: pass model.parameters()"),
             ([], ValueError, "empty parameter list"),
             (params, ValueError, "empty parameter list .*read.*call it again"),

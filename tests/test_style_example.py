@@ -49,6 +49,30 @@ def test_a_small_run_writes_every_output(tmp_path):
     assert "content=" in out.stderr and "style=" in out.stderr and "tv=" in out.stderr
 
 
+def test_losses_figure_gives_the_total_its_own_panel(tmp_path, monkeypatch):
+    # as with random weights: the total variation is nearly all of the total, so on one panel the two lines
+    # would be one
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("style_transfer_example", SCRIPT)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    saved = {}
+    monkeypatch.setattr(example, "save_figure", lambda fig, path: saved.setdefault("fig", fig))
+    tv, content, style = np.array([1.3e5, 6e4, 2.9e4]), np.array([0.0, 10.0, 32.0]), np.array([52.0, 55.0, 58.0])
+    history = dict(step=[0, 1, 2], loss=list(tv + content + style), content=list(content), style=list(style),
+                   tv=list(tv))
+    example.losses_figure(history, tmp_path / "losses.png", "loss", random_weights=True)
+    total_ax, parts_ax = saved["fig"].axes
+    [total] = total_ax.get_lines()
+    np.testing.assert_allclose(total.get_ydata(), history["loss"])
+    assert total_ax.get_yscale() == parts_ax.get_yscale() == "log"
+    legend = [t.get_text() for t in parts_ax.get_legend().get_texts()]
+    assert [text.split(" (")[0] for text in legend] == ["content", "style", "total variation"]
+    assert "99.7% of the total at the end" in legend[2]  # which part dominates, in numbers
+    np.testing.assert_allclose(parts_ax.get_lines()[0].get_ydata(), [np.nan, 10.0, 32.0])  # a zero: no point
+
+
 def test_the_same_seed_gives_the_same_image(tmp_path):
     args = ("--weights", "random", "--size", 32, "--steps", 2, "--init", "noise", "--snapshot-every", 5)
     images = []
@@ -92,13 +116,20 @@ def test_missing_weights_name_the_fetch_command_and_the_random_option(tmp_path):
     _assert_one_line_error(out, "python -m minidl.weights fetch vgg19", "--weights random")
 
 
+def test_an_unknown_kernel_set_is_a_one_line_error_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDL_KERNELS", "gpu")
+    out = run("--weights", "random", "--size", 32, "--out", "o", cwd=tmp_path)
+    _assert_one_line_error(out, "MINIDL_KERNELS='gpu' is not a kernel set: set it to fast or textbook")
+    assert not (tmp_path / "o").exists()
+
+
 def test_an_unknown_layer_is_a_one_line_error(tmp_path):
     out = run("--weights", "random", "--size", 32, "--style-layers", "block1_conv1,block9_conv9", "--out", "o",
               cwd=tmp_path)
     _assert_one_line_error(out, "block9_conv9", "--style-layers")
 
 
-# --- option errors name the option and its value (issue 14, item 11) ---------------------------------------
+# --- option errors name the option and its value ----------------------------------------------------------
 
 @pytest.mark.parametrize("option, value, fragment", [
     ("--size", 8, "--size 8: must be at least 16"),
@@ -129,7 +160,7 @@ def test_a_missing_weight_file_speaks_of_the_weights_option(tmp_path):
     assert "weights=" not in out.stderr and out.returncode == 1
 
 
-# --- snapshot spacing (issue 14, item 14) -----------------------------------------------------------------
+# --- snapshot spacing ---------------------------------------------------------------------------------------
 
 def test_a_short_run_still_shows_a_few_steps(tmp_path):
     out = run("--weights", "random", "--size", 20, "--steps", 4, "--out", "o", cwd=tmp_path)
@@ -150,7 +181,7 @@ def test_default_snapshot_spacing():
     assert spacing == {0: 1, 3: 1, 4: 1, 9: 2, 60: 10, 100: 25, 250: 50, 399: 50, 400: 100, 1000: 100, 5000: 100}
 
 
-# --- interruption and --resume (issue 13) ------------------------------------------------------------------
+# --- interruption and --resume ------------------------------------------------------------------------------
 
 RUN = ("--weights", "random", "--content", "photo.png", "--size", 20, "--steps", 10, "--snapshot-every", 2, "--init",
        "noise", "--seed", 3)

@@ -51,6 +51,28 @@ def test_shared_gradient_arrays_are_not_aliased_between_leaves():
     np.testing.assert_allclose(b.grad, [1.0, 1.0])
 
 
+def test_two_leaves_handed_one_fresh_array_by_add_get_separate_grads():
+    """(a + b) * 2: Mul's backward makes a fresh array that Add hands to both a and b. Kept as a.grad (no
+    copy), it must not also become b.grad: an update of one would move the other."""
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+    ((a + b) * 2).sum().backward()
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad *= 0  # as an optimizer's in-place step on one gradient would
+    np.testing.assert_array_equal(b.grad, [2.0, 2.0])
+
+
+@pytest.mark.parametrize("order", ["sum first", "product first"])
+def test_summing_a_second_path_does_not_corrupt_the_array_another_input_received(order):
+    """Add hands one array to both inputs; adding b's second path into it in place would change p's too."""
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+    p = a * 2
+    out = (p + b) + b * 3 if order == "sum first" else b * 3 + (p + b)
+    out.sum().backward()
+    np.testing.assert_array_equal(a.grad, [2.0, 2.0])  # through p only
+    np.testing.assert_array_equal(b.grad, [4.0, 4.0])  # 1 + 3
+    assert not np.shares_memory(a.grad, b.grad)
+
+
 def test_long_chain_does_not_hit_the_recursion_limit():
     x = Tensor(np.array([1.0]), requires_grad=True)
     y = x

@@ -1,4 +1,4 @@
-"""Housekeeping: a test run leaves no weight-sized files in pytest's temporary folder (issue 14, item 15)."""
+"""Housekeeping: a test run leaves no weight-sized files in pytest's temporary folder."""
 import os
 import subprocess
 import sys

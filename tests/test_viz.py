@@ -219,6 +219,25 @@ def test_layout_goes_left_to_right_without_overlaps():
             assert abs(x1 - x2) >= (w1 + w2) / 2 or abs(y1 - y2) >= (h1 + h2) / 2
 
 
+def test_argument_names_on_the_edges_sit_apart_and_off_the_nodes():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.patches import Ellipse, FancyBboxPatch
+
+    model, loss = mlp_loss((6, 5, 3))
+    fig = viz.draw_graph(loss, params=model)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_fontsize() == viz.ARG_FONT_SIZE]
+    assert sorted(t.get_text() for t in labels) == ["bias", "bias", "labels", "logits", "weight", "weight", "x", "x"]
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    nodes = [a.get_window_extent(renderer) for a in ax.patches if isinstance(a, (Ellipse, FancyBboxPatch))]
+    assert len(nodes) == len(viz.build_graph(loss).nodes)
+    for k, box in enumerate(boxes):
+        assert not any(box.overlaps(node) for node in nodes), labels[k].get_text()
+        for other in boxes[k + 1:]:  # a full label's height apart at least: never bunched at the op
+            assert abs(box.y0 - other.y0) >= 2 * box.height or abs(box.x0 - other.x0) > 2 * box.width
+
+
 def big_loss(layers=20):
     """An MLP training step's loss with L2 weight decay: about 370 nodes."""
     model = viz.name_parameters(nn.Sequential(*[m for _ in range(layers) for m in (nn.Linear(8, 8), nn.Tanh())],

@@ -532,7 +532,7 @@ def test_convert_cli(tmp_path, keras_notop_file, capsys):
     assert cli.main(["where"]) == 0
 
 
-# --- what the command line says when it cannot help (issue 14, items 10-12) -------------------------------
+# --- what the command line says when it cannot help --------------------------------------------------------
 
 def run_cli(*args, cwd, env=None):
     import subprocess

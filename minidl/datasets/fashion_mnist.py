@@ -7,7 +7,8 @@ Where the files are looked for, in order (the first folder that holds *all* file
 each either gzipped or plain, wins):
 
 1. ``root``, if given;
-2. the folder named by the environment variable ``MINIDL_DATA``;
+2. the folder named by the environment variable ``MINIDL_DATA``: the user chose it, so it must hold the
+   files (a ``FileNotFoundError`` names it and the files missing; it is never passed over);
 3. the cache, ``~/.cache/minidl/fashion-mnist``;
 4. ``/usr/share/datasets/fashion-mnist`` (Debian/Ubuntu: ``apt-get install dataset-fashion-mnist``).
 
@@ -73,11 +74,15 @@ def search_dirs(root=None):
     dirs = []
     if root is not None:
         dirs.append(Path(root).expanduser())
-    env = os.environ.get("MINIDL_DATA")
-    if env:  # unset or empty: skip
-        dirs.append(Path(env).expanduser())
+    if _env_dir() is not None:
+        dirs.append(_env_dir())
     dirs += [cache_dir(), Path(SYSTEM_DIR)]
     return dirs
+
+
+def _env_dir():
+    env = os.environ.get("MINIDL_DATA")
+    return Path(env).expanduser() if env else None  # unset or empty: not searched
 
 
 def _locate(folder, name):
@@ -88,13 +93,25 @@ def _locate(folder, name):
     return None
 
 
+def files_in(folder, split):
+    """Paths (images, labels) of ``split`` in ``folder``, plain or .gz, each None where that file is missing."""
+    return tuple(_locate(Path(folder), name) for name in FILES[_check_split(split)])
+
+
 def find_files(split="train", root=None):
-    """Paths (images, labels) of the first searched folder holding both files of ``split``, or None."""
-    names = FILES[_check_split(split)]
+    """Paths (images, labels) of the first searched folder holding both files of ``split``, or None.
+
+    A ``MINIDL_DATA`` folder reached without them raises ``FileNotFoundError`` naming it and the files."""
     for folder in search_dirs(root):
-        paths = [_locate(folder, name) for name in names]
+        paths = files_in(folder, split)
         if all(paths):
-            return tuple(paths)
+            return paths
+        if folder == _env_dir():
+            where = f"{folder} does not hold" if folder.is_dir() else f"there is no folder {folder} to hold"
+            missing = [name for name, path in zip(FILES[split], paths) if path is None]
+            raise FileNotFoundError(f"MINIDL_DATA={os.environ['MINIDL_DATA']}: {where} the Fashion-MNIST {split} "
+                                    f"file(s) {', '.join(missing)} (plain or .gz); put them there, or unset "
+                                    "MINIDL_DATA")
     return None
 
 
@@ -115,7 +132,8 @@ def load_fashion_mnist(split="train", root=None, *, download=True, mirrors=None)
     Raises:
         DatasetError: a file found is corrupt (bad gzip, wrong magic number, size not matching its header,
             labels out of range, images and labels of different counts). Never skipped silently.
-        FileNotFoundError: the files are nowhere and ``download=False``.
+        FileNotFoundError: the files are nowhere and ``download=False``, or the ``MINIDL_DATA`` folder
+            lacks them.
         DownloadError: the download failed (every mirror down, or content not matching its checksum).
 
     >>> images, labels = load_fashion_mnist("test")

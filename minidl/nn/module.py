@@ -47,14 +47,26 @@ class Module:
     def modules(self):
         return (m for _, m in self.named_modules())
 
-    def named_parameters(self, prefix=""):
-        """(dotted name, Parameter) for every parameter of this module and its children, in definition order."""
+    def named_parameters(self, prefix="", *, remove_duplicate=True):
+        """(dotted name, Parameter) for every parameter of this module and its children, in definition order.
+
+        A tensor reached twice (a layer used twice, ``self.b = self.a``) is listed once, under its first
+        name, as in PyTorch: an optimizer then moves it once per step, and a file holds it once.
+        ``remove_duplicate=False`` lists it under every name.
+        """
+        seen = set()
+        for name, p in self._every_parameter(prefix):
+            if not remove_duplicate or id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def _every_parameter(self, prefix):
         for name, value in vars(self).items():
             full = f"{prefix}.{name}" if prefix else name
             if isinstance(value, Parameter):
                 yield full, value
             elif isinstance(value, Module):
-                yield from value.named_parameters(full)
+                yield from value._every_parameter(full)
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
@@ -80,7 +92,7 @@ class Module:
 
     # --- weights in and out ------------------------------------------------------------------------
     def state_dict(self):
-        """{dotted name: array} of every parameter (the arrays themselves, not copies)."""
+        """{dotted name: array} of every parameter (the arrays themselves, not copies), a shared one once."""
         return {name: p.data for name, p in self.named_parameters()}
 
     def load_state_dict(self, state, source="state dict"):

@@ -12,6 +12,10 @@ A model file is HDF5:
 "config": {"in_features": 784, "out_features": 128, "bias": true}}, ...]}}``, as Keras's ``model.save``
 records its model's config: ``load_model(path)`` rebuilds the model from the file alone. A custom
 ``Module`` is saved with its weights only; rebuild it in code and call ``model.load(path)``.
+
+A tensor shared by two layers (``Sequential(lin, ReLU(), lin)``) is stored once, under its first name; the
+root attribute ``tied`` (JSON, only when something is shared) maps each other name to it, e.g.
+``{"2.weight": "0.weight", "2.bias": "0.bias"}``, and ``load_model`` ties the rebuilt layers the same way.
 """
 import json
 from pathlib import Path
@@ -54,9 +58,21 @@ def write_model_file(module, path):
             f.attrs["module"] = type(module).__name__
             if arch is not None:
                 f.attrs["architecture"] = json.dumps(arch)
+            tied = tied_names(module)
+            if tied:
+                f.attrs["tied"] = json.dumps(tied)
             for name, array in module.state_dict().items():
                 f.create_dataset(name.replace(".", "/"), data=array)
     return Path(path)
+
+
+def tied_names(module):
+    """{later name: first name} of every parameter reachable under two names (a layer used twice)."""
+    first = {}
+    for name, p in module.named_parameters(remove_duplicate=False):
+        first.setdefault(id(p), name)
+    return {name: first[id(p)] for name, p in module.named_parameters(remove_duplicate=False)
+            if first[id(p)] != name}
 
 
 def read_model_file(path):
@@ -115,6 +131,7 @@ def load_model(path):
         raise ModelFileError(f"{path} {why}: build the model in code and call model.load({str(path)!r})")
     try:
         model = _build(json.loads(attrs["architecture"]), layer_classes())
+        _tie(model, json.loads(attrs.get("tied", "{}")))
     except (ValueError, TypeError, KeyError) as e:
         raise ModelFileError(f"{path}: cannot rebuild the model from its layer list: {e}") from None
     return model.load_state_dict(state, source=f"model file {path}")
@@ -128,3 +145,10 @@ def _build(arch, classes):
         return classes[name](*(_build(layer, classes) for layer in config["layers"]))
     return classes[name](**config)
 
+
+def _tie(model, tied):
+    """Make each later name of ``tied`` ({later: first}) the same Parameter as its first name."""
+    modules, params = dict(model.named_modules()), dict(model.named_parameters())
+    for later, first in tied.items():
+        owner, _, attr = later.rpartition(".")
+        setattr(modules[owner], attr, params[first])
