@@ -25,7 +25,7 @@ SOURCES = HERE / "src"
 ROOT = HERE.parent
 TIMEOUT = 900  # seconds per cell: far above the longest one (the training runs), to stop only a hang
 # The README's picture: the last image notebook 02 shows (a test image through the CNN's convolutions).
-README_FIGURE = ("02_fashion_mnist", ROOT / "docs" / "notebook_feature_maps.png")
+README_FIGURE = ("02_fashion_mnist", HERE / "feature_maps.png")
 
 
 def sources():
