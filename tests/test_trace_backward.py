@@ -107,6 +107,10 @@ def test_intermediates_do_not_keep_gradients_unless_asked():
     out = kept.sum()
     trace = viz.trace_backward(out, retain_graph=True)
     assert h.grad is None and kept.grad is not None  # only the tensor that asked keeps its gradient
+    out.backward(retain_graph=True)  # the trace's request to keep gradients is withdrawn, not just cleared
+    assert h.grad is None and kept.grad is not None
+    w.grad = None
+    out.backward()
     np.testing.assert_array_equal(w.grad, [18.0, 0.0, 0.0])  # d/dw (3w)² = 18 w where 3w > 0; 0 at the kink
     # h is used twice (h * h): backward reaches it once, after Mul, with both contributions summed
     h_step = next(s for s in trace if s.tensor == "h")
