@@ -29,7 +29,9 @@ from minidl.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
 from minidl.metrics import confusion_matrix, per_class_accuracy
 from minidl.training import fit
 
-FIGURES = Path(tempfile.mkdtemp(prefix="minidl-notebook-"))  # the plots write PNG files; we show them here
+# The plots write PNG files; we show them here. The folder is deleted when the kernel stops.
+figures_folder = tempfile.TemporaryDirectory(prefix="minidl-notebook-")
+FIGURES = Path(figures_folder.name)
 
 
 def show(path):
@@ -96,7 +98,9 @@ show(plots.accuracy_curve(history, FIGURES / "accuracy_curve.png"))
 # ## A small architecture comparison
 #
 # Wider and deeper networks, each trained the same way on fewer images and epochs (`SWEEP_IMAGES`,
-# `SWEEP_EPOCHS`). More parameters help, up to a point, and cost time.
+# `SWEEP_EPOCHS`). More parameters help, up to a point, and cost time. (The times are those of the machine
+# that ran the notebook; on a busy one, the larger matrix products, which BLAS splits over threads, slow
+# down far more than the small ones.)
 
 # %%
 def mlp_of(widths):
