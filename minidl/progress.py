@@ -2,7 +2,9 @@
 
 minidl has no tqdm dependency; this is the ~40-line subset it needs. The bar is redrawn in place on a
 terminal (carriage return) and printed only at the end when stderr is not a terminal (logs, CI), so logs
-stay readable.
+stay readable. In a Jupyter notebook (stderr is the kernel's stream) the bar is one output line that is
+updated in place (IPython's display with a ``display_id``), so a cell shows one line per bar, not one per
+redraw.
 """
 import sys
 import time
@@ -25,6 +27,11 @@ class ProgressBar:
         self.min_interval = min_interval
         self.interactive = hasattr(self.file, "isatty") and self.file.isatty()
         self.disable = disable  # count, but print nothing (quiet loops such as a sweep)
+        self._display = None  # the notebook output the bar is drawn into, once drawn (see _notebook)
+        self.notebook = not disable and _in_notebook(self.file)
+        if self.notebook:
+            self.interactive = False
+            self.min_interval = max(min_interval, 0.5)  # each redraw is a message to the browser
 
     def __iter__(self):
         try:
@@ -46,8 +53,11 @@ class ProgressBar:
     def update(self, n=1):
         self.n += n
         now = time.perf_counter()
-        if self.interactive and not self.disable and now - self._last_draw >= self.min_interval:
+        if (self.interactive or self.notebook) and not self.disable and now - self._last_draw >= self.min_interval:
             self._last_draw = now
+            if self.notebook:
+                self._show(self._line(now))
+                return
             self.file.write("\r" + self._line(now))
             self.file.flush()
 
@@ -55,9 +65,23 @@ class ProgressBar:
         if self.start is None or self.disable:  # already closed, or silent
             self.start = None
             return
+        if self.notebook:
+            self._show(self._line(time.perf_counter()))
+            self.start = None
+            return
         self.file.write(("\r" if self.interactive else "") + self._line(time.perf_counter()) + "\n")
         self.file.flush()
         self.start = None
+
+    def _show(self, line):
+        """Draw ``line`` into the bar's notebook output: created on the first draw, replaced afterwards."""
+        from IPython.display import display
+
+        bundle = {"text/plain": line}
+        if self._display is None:
+            self._display = display(bundle, raw=True, display_id=True)
+        else:
+            self._display.update(bundle, raw=True)
 
     def _line(self, now):
         elapsed = now - self.start
@@ -80,3 +104,9 @@ def _human(x):
             return f"{x:.1f}{suffix}"
         x /= 1000
     return f"{x:.1f}T"
+
+
+def _in_notebook(file):
+    """Whether ``file`` is a Jupyter kernel's output stream (ipykernel's ``OutStream``): then the bar is
+    drawn with IPython's display, which a notebook updates in place."""
+    return type(file).__module__.split(".")[0] == "ipykernel" and "IPython" in sys.modules

@@ -12,6 +12,11 @@ following ``_ctx.inputs`` back from a loss finds the whole graph. This module wa
   pictures (and ``repr``) say which weight is which; ``params=model`` does the same for one picture only;
 - ``retain_grads(tensor)`` asks every intermediate tensor of the graph to keep its ``.grad``, so that after
   ``backward`` every node, not only the leaves, shows its gradient.
+- ``trace_backward(loss)`` runs ``loss.backward()`` and returns a table of what it did, step by step: each
+  tensor in the order backward visits it, the op whose backward ran there with the formula from its
+  docstring, the shapes in and out, and the norm of the gradient that arrived.
+
+In Jupyter, ``draw_graph``'s figure shows itself inline (it has ``_repr_png_``), and so does the trace.
 
 What the picture shows. One node per tensor (label: name if it has one, shape, dtype, and ‖grad‖, the
 gradient's Euclidean norm, wherever a ``.grad`` exists), one node per op (its ``Function`` class name), and
@@ -49,6 +54,7 @@ Nothing here changes matplotlib's global state: figures are ``matplotlib.figure.
 """
 import bisect
 import inspect
+import re
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
@@ -62,7 +68,8 @@ from .nn.module import Parameter
 from .plots import save_figure
 from .autograd import GraphFreedError, Tensor, graph_order
 
-__all__ = ["Graph", "Node", "Edge", "build_graph", "draw_graph", "to_dot", "name_parameters", "retain_grads"]
+__all__ = ["Graph", "Node", "Edge", "build_graph", "draw_graph", "to_dot", "name_parameters", "retain_grads",
+           "trace_backward", "BackwardTrace", "TraceStep"]
 
 # kind -> (fill colour, border colour, legend text). ColorBrewer colours, readable when printed in grey.
 STYLES = {
@@ -569,9 +576,35 @@ def _bold_first(node):
     return node.kind == "op" or node.name is not None
 
 
+def _graph_figure_class():
+    """``GraphFigure``: a matplotlib ``Figure`` that Jupyter displays inline as a PNG (defined on first use,
+    so importing viz does not import matplotlib)."""
+    global _GraphFigure
+    if _GraphFigure is None:
+        import io
+
+        from matplotlib.figure import Figure
+
+        class GraphFigure(Figure):
+            """The figure of ``draw_graph``: a ``matplotlib.figure.Figure`` plus ``_repr_png_``, so that a
+            notebook cell ending in ``draw_graph(loss)`` shows the picture."""
+
+            def _repr_png_(self):
+                buffer = io.BytesIO()
+                self.savefig(buffer, format="png", dpi=self.dpi, facecolor="white")
+                return buffer.getvalue()
+
+        _GraphFigure = GraphFigure
+    return _GraphFigure
+
+
+_GraphFigure = None
+
+
 def draw_graph(tensor, path=None, *, params=None, max_nodes=150, title=None, dpi=150, legend=True):
     """Draw the graph that produced ``tensor`` with matplotlib; save it to ``path`` if given (PNG, SVG, PDF...,
-    from the suffix; written atomically) and return the ``matplotlib.figure.Figure``.
+    from the suffix; written atomically) and return the ``matplotlib.figure.Figure`` (in Jupyter, a cell that
+    ends with it shows the picture).
 
     ``tensor``: a Tensor (usually the loss) or a ``Graph`` from ``build_graph``. ``params``: a Module or a
     ``{name: tensor}`` mapping, to show parameters under their dotted names (or call ``name_parameters``
@@ -582,7 +615,6 @@ def draw_graph(tensor, path=None, *, params=None, max_nodes=150, title=None, dpi
     ``draw_graph(loss, "graph.png")`` draws it with gradient norms; after a plain ``backward()`` this raises
     ``RuntimeError``.
     """
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch, Patch
     from matplotlib.path import Path as MplPath
@@ -603,7 +635,7 @@ def draw_graph(tensor, path=None, *, params=None, max_nodes=150, title=None, dpi
     # viewers refuse it: giant graphs get a lower resolution (SVG has no such limit; prefer it for them).
     dpi = min(dpi, 60000 / max(width, height), (MAX_PIXELS / (width * height)) ** 0.5)
 
-    fig = Figure(figsize=(width, height), dpi=dpi)
+    fig = _graph_figure_class()(figsize=(width, height), dpi=dpi)  # a Figure that Jupyter shows inline
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)  # y grows downwards, like the column order
@@ -690,3 +722,127 @@ def draw_graph(tensor, path=None, *, params=None, max_nodes=150, title=None, dpi
         path = Path(path)
         save_figure(fig, path, dpi=dpi, bbox_inches=None, facecolor="white")
     return fig
+
+
+# --- tracing backward ----------------------------------------------------------------------------------------
+class TraceStep(NamedTuple):
+    """One step of ``backward()``, as ``trace_backward`` recorded it.
+
+    ``tensor``: the tensor's name (its dotted parameter name or its own ``.name``; "–" when it has none). ``op``: the ``Function`` whose backward ran at this step, or ``"AccumulateGrad"`` for a leaf
+    (its gradient is added to ``.grad``, PyTorch's name). ``formula``: that backward's math, the ``dL/d``
+    lines of the op's docstring. ``inputs``: the shapes of the op's inputs (for a leaf, its own shape);
+    ``shape``: the shape of the tensor, whose gradient g = dL/d(tensor) arrives here; ``grad_norm``: ‖g‖₂,
+    None when no gradient reached it.
+    """
+
+    index: int
+    tensor: str
+    op: str
+    formula: str
+    inputs: tuple
+    shape: tuple
+    grad_norm: Optional[float]
+
+
+class BackwardTrace(list):
+    """The list of ``TraceStep``s, in the order backward visited them; prints as a table (``str``), and
+    Jupyter shows it as an HTML table."""
+
+    COLUMNS = ("#", "tensor", "op (its backward ran)", "shapes in → out", "‖dL/d tensor‖", "backward formula")
+
+    def _cells(self, step):
+        shapes_in = ", ".join(_shape_text(s) for s in step.inputs)
+        norm = "no gradient" if step.grad_norm is None else f"{step.grad_norm:.4g}"
+        return (str(step.index), step.tensor, step.op, f"{shapes_in} → {_shape_text(step.shape)}", norm, step.formula)
+
+    def __str__(self):
+        rows = [self.COLUMNS] + [self._cells(s) for s in self]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(self.COLUMNS) - 1)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+        return "\n".join(line.rstrip() for line in lines)
+
+    def __repr__(self):
+        return str(self)
+
+    def _repr_html_(self):
+        from html import escape
+
+        head = "".join(f"<th style='text-align:left'>{escape(c)}</th>" for c in self.COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{escape(c)}</td>" for c in self._cells(s))
+                       + "</tr>" for s in self)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def backward_formula(fn):
+    """The math of ``fn``'s backward, from its class docstring: the text of each line that gives a gradient
+    (``dL/d...``), joined by "; "; the docstring's first line when none does; "" without a docstring."""
+    doc = (inspect.getdoc(type(fn)) or "").replace("``", "")
+    found = []
+    for line in doc.splitlines():
+        # a gradient's definition: "dL/dx = ..." or "dL/dW += ...", after a space (not "-dL/da", one used on
+        # the right-hand side; not "dL/dx to add into", prose)
+        for part in re.split(r"(?:^|\s)(?=dL/d)", line)[1:]:
+            if re.match(r"dL/d[^\s=\[]*(\[[^\]]*\])?\s*\+?=", part):
+                found.append(" ".join(part.split()).rstrip(",;"))
+    if found:
+        return "; ".join(found)
+    return doc.splitlines()[0].strip() if doc else ""
+
+
+def trace_backward(loss, grad=None, *, params=None, retain_graph=False):
+    """Run ``loss.backward(grad)`` and return what it did, step by step, as a ``BackwardTrace``.
+
+    One ``TraceStep`` per tensor of the graph, in the order backward visits them (the reverse of
+    ``autograd.graph_order``: each tensor after every tensor computed from it): the op whose backward ran
+    there with the formula from its docstring, the shapes in and out, and the norm of the gradient dL/dt
+    that arrived. A leaf's step is ``AccumulateGrad``: its gradient is added to its ``.grad``.
+
+    It replaces ``loss.backward()``: the leaves get the same ``.grad`` (an optimizer step can follow), and
+    the graph is freed unless ``retain_graph=True`` (keep it to ``draw_graph`` it afterwards). Intermediate
+    tensors keep no ``.grad`` beyond those that asked for it with ``retain_grad()``. ``params``: a Module
+    or a ``{name: tensor}`` mapping naming the parameters (as in ``draw_graph``).
+    """
+    if not isinstance(loss, Tensor):
+        raise TypeError(f"trace_backward: expected a Tensor, got {type(loss).__name__}")
+    if not loss.requires_grad:
+        loss.backward(grad)  # the engine's own error: nothing requires grad
+    try:
+        visits = list(reversed(graph_order(loss)))  # the engine's order (autograd.Tensor.backward)
+    except GraphFreedError:
+        raise _freed_error("trace_backward") from None
+    names = _param_names(params)
+    leaves_before, asked = {}, set()
+    steps = []
+    for t in visits:
+        name = names.get(id(t)) or t.name or "–"
+        fn = t._ctx
+        if fn is None:
+            leaves_before[id(t)] = t.grad  # backward replaces .grad (t.grad + g), never changes it in place
+            formula = f"{'x' if name == '–' else name}.grad += g"
+            steps.append((t, name, "AccumulateGrad", formula, (tuple(t.shape),)))
+        else:
+            if getattr(t, "_retain_grad", False):
+                asked.add(id(t))
+            t.retain_grad()  # to read the gradient that arrives here; undone below
+            inputs = tuple(tuple(x.shape) for x in fn.inputs if x is not None)
+            steps.append((t, name, type(fn).__name__, backward_formula(fn), inputs))
+    before = {id(t): t.grad for t, *_ in steps if t._ctx is not None and id(t) in asked}
+    try:
+        loss.backward(grad, retain_graph=retain_graph)
+    finally:
+        arrived = {}
+        for t, *_ in steps:
+            old = leaves_before.get(id(t), before.get(id(t)))
+            g = None if t.grad is None or t.grad is old else np.asarray(t.grad, dtype=np.float64)
+            if g is not None and old is not None:
+                g = g - old  # .grad accumulates: this call's share is what was added
+            arrived[id(t)] = g
+            if t._ctx is not None and id(t) not in asked:
+                t.grad = None
+                t._retain_grad = False
+    trace = BackwardTrace()
+    for i, (t, name, op, formula, inputs) in enumerate(steps):
+        g = arrived[id(t)]
+        norm = None if g is None else float(np.linalg.norm(g))
+        trace.append(TraceStep(i, name, op, formula, inputs, tuple(t.shape), norm))
+    return trace

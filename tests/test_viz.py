@@ -274,3 +274,16 @@ def test_a_few_hundred_nodes_can_be_drawn_in_full(tmp_path):
     fig = viz.draw_graph(loss, tmp_path / "big.svg", max_nodes=None)
     assert "not drawn" not in fig.texts[0].get_text()
     assert (tmp_path / "big.svg").stat().st_size > 100_000
+
+
+def test_draw_graph_shows_itself_inline_in_jupyter_and_still_writes_the_file(tmp_path):
+    import io
+
+    from PIL import Image
+
+    out, _ = expression()
+    fig = viz.draw_graph(out, tmp_path / "g.png")
+    inline = fig._repr_png_()  # what Jupyter calls to show a cell's result
+    assert inline.startswith(PNG_MAGIC)
+    with Image.open(io.BytesIO(inline)) as shown, Image.open(tmp_path / "g.png") as written:
+        assert shown.size == written.size  # the same picture, at the same resolution
