@@ -240,6 +240,16 @@ def _tensor_node(t, node_id, kind, name):
     return Node(node_id, kind, "\n".join(lines), name=name, shape=shape, dtype=dtype, grad_norm=grad_norm)
 
 
+def op_name(fn):
+    """The op a Function computes, whichever kernel set ran it: ``FastConv2dFunction`` and ``Conv2dFunction``
+    are both "Conv2d", ``FastLinear`` is "Linear" (its formula, from the docstring of the class that ran,
+    stays the implementation's own)."""
+    name = type(fn).__name__
+    if name.startswith("Fast") and name[4:5].isupper():
+        name = name[4:]
+    return name[: -len("Function")] if name.endswith("Function") and name != "Function" else name
+
+
 def build_graph(tensor, params=None, max_nodes=None):
     """The graph that produced ``tensor``, as a ``Graph`` of plain ``Node``s and ``Edge``s.
 
@@ -279,7 +289,7 @@ def build_graph(tensor, params=None, max_nodes=None):
             fn = t._ctx
             op_id = f"op{n_ops}"
             n_ops += 1
-            nodes.append(Node(op_id, "op", type(fn).__name__, op=type(fn).__name__))
+            nodes.append(Node(op_id, "op", op_name(fn), op=op_name(fn)))
             for x, arg in zip(fn.inputs, _arg_names(fn)):
                 if x is not None:
                     edges.append(Edge(tensor_id[id(x)], op_id, arg))
@@ -825,7 +835,7 @@ def trace_backward(loss, grad=None, *, params=None, retain_graph=False):
                 asked.add(id(t))
             t.retain_grad()  # to read the gradient that arrives here; undone below
             inputs = tuple(tuple(x.shape) for x in fn.inputs if x is not None)
-            steps.append((t, name, type(fn).__name__, backward_formula(fn), inputs))
+            steps.append((t, name, op_name(fn), backward_formula(fn), inputs))
     before = {id(t): t.grad for t, *_ in steps if t._ctx is not None and id(t) in asked}
     try:
         loss.backward(grad, retain_graph=retain_graph)

@@ -38,7 +38,7 @@ def reference_norms(build):
 @pytest.mark.parametrize("build", [mlp_loss, cnn_loss], ids=["mlp", "cnn"])
 def test_order_and_norms_are_those_of_the_engine(build):
     model, loss = build()
-    engine_order = [type(t._ctx).__name__ if t._ctx is not None else "AccumulateGrad"
+    engine_order = [viz.op_name(t._ctx) if t._ctx is not None else "AccumulateGrad"
                     for t in reversed(graph_order(loss))]
     trace = viz.trace_backward(loss, params=model)
     assert [s.op for s in trace] == engine_order
