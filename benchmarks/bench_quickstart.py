@@ -1,7 +1,6 @@
 """PyTorch's beginner-course quickstart, timed on minidl and on PyTorch: wall time of 5 epochs and the ratio.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_quickstart.py \
-        [--epochs 5] [--rounds 2] [--torch-python PYTHON] [--program FILE]
+    python benchmarks/bench_quickstart.py [--epochs 5] [--rounds 2] [--torch-python PYTHON] [--program FILE]
 
 The program (``course_quickstart.py`` beside this file, or ``--program``, e.g. the course's own
 quickstart_tutorial.py) is written for PyTorch; it runs unchanged as ``python FILE`` (PyTorch and
@@ -12,8 +11,9 @@ alternate, minidl first in odd rounds and PyTorch first in even ones, so both se
 Reported: each run's wall time (the whole process, imports included) and CPU time, then best and median
 per framework and the ratios minidl / PyTorch of both (below 1: minidl is faster), with the load average.
 
-Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the command, as above: some machines set them to work
-around old OpenBLAS builds, and they slow a current NumPy's matrix products (PyTorch does not read them).
+Like the other benchmarks, it restarts itself without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+(``common.clean_environment``): some machines set them to work around old OpenBLAS builds, and they slow a
+current NumPy's matrix products (PyTorch does not read them).
 """
 import argparse
 import gzip
@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import clean_environment, load_average, ratio_line
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -70,6 +72,7 @@ def main():
     parser.add_argument("--torch-python", default=sys.executable, help="a Python with torch and torchvision")
     parser.add_argument("--program", type=Path, default=HERE / "course_quickstart.py")
     args = parser.parse_args()
+    clean_environment()
     times = {"minidl": [], "torch": []}
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -77,7 +80,7 @@ def main():
         for r in range(args.rounds):
             order = ["minidl", "torch"] if r % 2 == 0 else ["torch", "minidl"]
             for framework in order:
-                load = os.getloadavg()[0]
+                load = load_average()
                 wall, cpu, accuracy = run(framework, args.program.resolve(), args.epochs, args.torch_python, scratch)
                 times[framework].append((wall, cpu))
                 print(f"round {r + 1} {framework:>6}: {wall:7.1f} s wall, {cpu:7.1f} s CPU, load {load:.1f} "
@@ -86,8 +89,9 @@ def main():
         m = sorted(t[i] for t in times["minidl"])
         p = sorted(t[i] for t in times["torch"])
         print(f"{what:>4}: minidl best {m[0]:.1f} s median {statistics.median(m):.1f} s, PyTorch best {p[0]:.1f} s "
-              f"median {statistics.median(p):.1f} s; ratio best {m[0] / p[0]:.2f}x, median "
-              f"{statistics.median(m) / statistics.median(p):.2f}x")
+              f"median {statistics.median(p):.1f} s; " + ratio_line({"minidl": m[0], "torch": p[0]},
+                                                                   {"minidl": statistics.median(m),
+                                                                    "torch": statistics.median(p)}))
     print(f"load average now: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
