@@ -237,6 +237,12 @@ def _dropout_case():
 
 
 CASES[F.Dropout] = [(_dropout_case(), [randn(4, 5)])]
+CASES[F.AdaptiveAvgPool2d] = [  # windows that overlap (10 -> 7), repeat (1 -> 7), divide evenly, or are all
+    (lambda x: F.adaptive_avg_pool2d(x, 7), [randn(2, 3, 10, 10)]),
+    (lambda x: F.adaptive_avg_pool2d(x, (7, 3)), [randn(1, 2, 1, 6)]),
+    (lambda x: F.adaptive_avg_pool2d(x, (2, None)), [randn(3, 4, 5)]),
+    (lambda x: F.adaptive_avg_pool2d(x, 1), [randn(2, 2, 3, 4)]),
+]
 
 
 def all_functions():

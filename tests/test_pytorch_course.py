@@ -391,7 +391,8 @@ def _every_layer(m):
         def __init__(self):
             super().__init__()
             self.features = m.nn.Sequential(m.nn.Conv2d(1, 6, 5), m.nn.ReLU(), m.nn.MaxPool2d(2),
-                                            m.nn.Conv2d(6, 8, 3, stride=2, padding=1, bias=False), m.nn.AvgPool2d(2))
+                                            m.nn.Conv2d(6, 8, 3, stride=2, padding=1, bias=False), m.nn.AvgPool2d(2),
+                                            m.nn.AdaptiveAvgPool2d((7, 7)), m.nn.AdaptiveAvgPool2d(1))
             self.head = m.nn.Sequential(m.nn.Flatten(), m.nn.Dropout(0.25), m.nn.Linear(8, 10), m.nn.Sigmoid(),
                                         m.nn.Tanh(), m.nn.Sequential(m.nn.Softmax(dim=1), m.nn.LogSoftmax(1)))
             self.losses = m.nn.Sequential(m.nn.CrossEntropyLoss(), m.nn.MSELoss(reduction="sum"), m.nn.L1Loss(),

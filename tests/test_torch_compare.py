@@ -97,6 +97,10 @@ PAIRS = {
     "bce_logits_module": (lambda x, t: minidl.nn.BCEWithLogitsLoss(reduction="sum")(x, t), lambda x, t: torch.nn.BCEWithLogitsLoss(reduction="sum")(x, t), [(3, 4), "prob(3, 4)"]),
     "l1_module": (lambda a, b: minidl.nn.L1Loss()(a, b), lambda a, b: torch.nn.L1Loss()(a, b), [(3, 4), (3, 4)]),
     "smooth_l1_module": (lambda a, b: minidl.nn.SmoothL1Loss(beta=0.5)(a, b), lambda a, b: torch.nn.SmoothL1Loss(beta=0.5)(a, b), [(3, 4), (3, 4)]),
+    "adaptive_avg_pool_10to7": (lambda a: F.adaptive_avg_pool2d(a, 7), lambda a: TF.adaptive_avg_pool2d(a, 7), [(2, 3, 10, 10)]),
+    "adaptive_avg_pool_upsample": (lambda a: F.adaptive_avg_pool2d(a, (7, 5)), lambda a: TF.adaptive_avg_pool2d(a, (7, 5)), [(1, 2, 1, 3)]),
+    "adaptive_avg_pool_3d_none": (lambda a: F.adaptive_avg_pool2d(a, (None, 4)), lambda a: TF.adaptive_avg_pool2d(a, (None, 4)), [(3, 9, 13)]),
+    "adaptive_avg_pool_module": (lambda a: minidl.nn.AdaptiveAvgPool2d((7, 7))(a), lambda a: torch.nn.AdaptiveAvgPool2d((7, 7))(a), [(2, 2, 14, 9)]),
 }
 
 
