@@ -159,3 +159,26 @@ def test_as_torch_maps_torchvision_models():
 
     assert resolve(MODULES["torchvision.models"]) is models
     assert minidl.vision.models is models
+
+
+def test_a_whole_model_saved_comes_back_only_with_weights_only_false_and_in_its_mode(built, tmp_path):
+    """torch.save(model, path) / torch.load(path, weights_only=False), as the course's saving tutorial does:
+    minidl's model file, rebuilt without running code from it; PyTorch's default (weights_only=True) refuses."""
+    from minidl.serialization import SaveFileError
+
+    arch, model = built
+    if arch != "vgg16":
+        pytest.skip("one architecture is enough: the file is half a gigabyte")
+    model.eval()
+    minidl.save(model, tmp_path / "model.pth")
+    with pytest.raises(SaveFileError, match=r"model\.pth holds a whole model .*weights_only=False"):
+        minidl.load(tmp_path / "model.pth")
+    back = minidl.load(tmp_path / "model.pth", weights_only=False)
+    assert type(back) is models.VGG and repr(back) == repr(model)
+    assert not any(m.training for m in back.modules())  # saved after eval(): comes back in eval mode
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), back.state_dict().items()):
+        assert k == k2 and np.array_equal(v, v2), k
+    x = Tensor(np.random.default_rng(4).standard_normal((1, 3, 32, 32)).astype(np.float32))
+    assert np.array_equal(back(x).data, model(x).data)  # eval mode: no dropout on either side
+    assert nn.load_model(tmp_path / "model.pth").training  # Keras's load_model: a model ready to train
+    model.train()

@@ -17,6 +17,9 @@ records its model's config: ``load_model(path)`` rebuilds the model from the fil
 A tensor shared by two layers (``Sequential(lin, ReLU(), lin)``) is stored once, under its first name; the
 root attribute ``tied`` (JSON, only when something is shared) maps each other name to it, e.g.
 ``{"2.weight": "0.weight", "2.bias": "0.bias"}``, and ``load_model`` ties the rebuilt layers the same way.
+The root attribute ``training`` (JSON) records each module's mode, {"": false, "0": false, ...}:
+``minidl.load(path, weights_only=False)`` restores it, as unpickling does in PyTorch; ``load_model``, as
+Keras's, returns a model in training mode.
 """
 import json
 from pathlib import Path
@@ -64,6 +67,7 @@ def write_model_file(module, path):
             tied = tied_names(module)
             if tied:
                 f.attrs["tied"] = json.dumps(tied)
+            f.attrs["training"] = json.dumps({name: m.training for name, m in module.named_modules()})
             for name, array in module.state_dict().items():
                 f.create_dataset(name.replace(".", "/"), data=array)
     return Path(path)
