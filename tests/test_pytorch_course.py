@@ -386,6 +386,32 @@ def test_dtype_prints_as_pytorchs_and_works_as_numpys(torch, torch_names):
     assert x.dtype == minidl.float32 and x.dtype != minidl.float64 and {np.dtype(np.float32): 1}[x.dtype] == 1
 
 
+NAMES = ["float32", "float", "float64", "double", "float16", "half", "int64", "long", "int32", "int", "int16",
+         "short", "int8", "uint8", "bool"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dtype_names_print_as_pytorchs_and_work_as_numpys(torch, name, capsys):
+    d, theirs = getattr(minidl, name), getattr(torch, name)
+    assert repr(d) == str(d) == repr(theirs).replace("torch.", "minidl.")
+    numpy = np.dtype(d)
+    assert numpy == np.dtype(str(theirs).split(".")[1]) and d == numpy and numpy == d and d == numpy.type
+    assert minidl.zeros(3, dtype=d).dtype == d and minidl.ones(2).to(d).dtype == numpy
+    assert np.zeros(2, dtype=d).dtype == numpy and np.ones(2).astype(d).dtype == numpy
+    assert np.asarray([1, 0], d).dtype == numpy and np.dtype(d) is np.dtype(numpy)
+    assert type(d(1)) is numpy.type  # calling it makes a NumPy scalar, as np.float32(1) does
+    assert (minidl.tensor([1, 0]).to(d).dtype == d) and minidl.tensor([1, 0]).type(d).dtype == numpy
+    assert d is minidl.tensor([1], dtype=d).dtype  # one object per dtype: the tensor's dtype is the name
+
+
+def test_dtype_names_print_torch_under_as_torch(tmp_path, capsys):
+    program = tmp_path / "dtypes.py"
+    program.write_text("import torch\nprint(torch.float32, torch.float, torch.long, torch.bool, [torch.float64])\n"
+                       "print(torch.zeros(2, dtype=torch.float).dtype == torch.float32)\n")
+    run_as_torch(program)
+    assert capsys.readouterr().out == "torch.float32 torch.float32 torch.int64 torch.bool [torch.float64]\nTrue\n"
+
+
 def _every_layer(m):
     class Net(m.nn.Module):
         def __init__(self):
