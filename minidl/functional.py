@@ -6,6 +6,8 @@ lowercase function that applies it, as in ``torch.nn.functional``. Notation: y t
 the plain ones of ``minidl/textbook/`` (read those) or the engineered ones of ``minidl/fast/`` (the default);
 so do ``relu`` and ``linear``, whose plain versions are the Functions in this file.
 """
+import warnings
+
 import numpy as np
 
 from . import kernels, random
@@ -228,12 +230,24 @@ def tanh(x):
     return Tanh.apply(x)
 
 
-def softmax(x, dim=-1):
-    return Softmax.apply(x, axis=dim)
+def softmax(x, dim=None, _stacklevel=3):
+    """Probabilities along ``dim``. Without ``dim``, PyTorch's old implicit choice (``implicit_dim``)."""
+    return Softmax.apply(x, axis=implicit_dim("softmax", x.ndim, _stacklevel) if dim is None else dim)
 
 
-def log_softmax(x, dim=-1):
-    return LogSoftmax.apply(x, axis=dim)
+def log_softmax(x, dim=None, _stacklevel=3):
+    """log softmax along ``dim``. Without ``dim``, PyTorch's old implicit choice (``implicit_dim``)."""
+    return LogSoftmax.apply(x, axis=implicit_dim("log_softmax", x.ndim, _stacklevel) if dim is None else dim)
+
+
+def implicit_dim(name, ndim, stacklevel):
+    """The dimension PyTorch normalises when ``dim`` is left out: 0 for 0-, 1- and 3-dimensional inputs
+    (a vector; one (C, H, W) image), 1 otherwise (a batch's classes, (N, C) or (N, C, H, W)), with
+    PyTorch's warning, since the guess is wrong for e.g. (N, T, C) sequences. ``stacklevel`` points the
+    warning at the caller's line."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", UserWarning, stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
 
 
 def _check_reduction(reduction):

@@ -5,6 +5,7 @@ and PyTorch's defaults (``minidl.set_defaults``). Values are compared with PyTor
 import math
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,15 +209,42 @@ def test_a_shared_layer_is_listed_once_as_in_pytorch(torch):
     assert len(ours.parameters()) == 2 and len(ours) == 3  # the layer still runs twice
 
 
-def test_softmax_modules_and_pytorchs_implicit_dim(torch):
-    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
-    with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
-        ours = nn.Softmax()(Tensor(x))
+IMPLICIT = {  # PyTorch's calls without dim, spelled alike in both: (module) -> a function of the input
+    "F.softmax": lambda m: m.nn.functional.softmax,
+    "F.log_softmax": lambda m: m.nn.functional.log_softmax,
+    "nn.Softmax": lambda m: m.nn.Softmax(),
+    "nn.LogSoftmax": lambda m: m.nn.LogSoftmax(),
+}
+
+
+def _record(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        y = call()  # the call in this file: the warning must point here, at the user's line
+    return y, [(str(w.message), w.category, Path(w.filename).name) for w in caught]
+
+
+@pytest.mark.parametrize("name", IMPLICIT)
+@pytest.mark.parametrize("shape", [(), (5,), (2, 3), (2, 3, 4), (2, 3, 2, 2)])
+def test_softmax_without_dim_takes_pytorchs_implicit_dim_and_warns_as_it_does(torch, name, shape):
+    x = rng.standard_normal(shape)
+    ours, our_warnings = _record(lambda: IMPLICIT[name](minidl)(Tensor(x)))
+    theirs, their_warnings = _record(lambda: IMPLICIT[name](torch)(torch.from_numpy(x)))
+    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12, atol=1e-15)
+    assert [w[:2] for w in our_warnings] == [w[:2] for w in their_warnings] and len(our_warnings) == 1
+    # at the caller's line (PyTorch's modules point theirs at torch's own module.py, a frame too deep)
+    assert our_warnings[0][2] == Path(__file__).name
+
+
+def test_softmax_with_dim_does_not_warn(torch):
+    x = Tensor(rng.standard_normal((2, 3, 4)))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = torch.nn.Softmax()(torch.from_numpy(x))  # dim 0 for a 3-D input
-    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(nn.LogSoftmax(dim=-1)(Tensor(x)).data, torch.nn.LogSoftmax(-1)(torch.from_numpy(x)).numpy(), rtol=1e-5)
+        warnings.simplefilter("error")
+        y = [F.softmax(x, 2), F.log_softmax(x, dim=0), nn.Softmax(dim=-1)(x), nn.LogSoftmax(1)(x), x.softmax(1)]
+    t = torch.from_numpy(x.data)
+    expected = [torch.softmax(t, 2), torch.log_softmax(t, 0), torch.softmax(t, -1), torch.log_softmax(t, 1), t.softmax(1)]
+    for a, b in zip(y, expected):
+        np.testing.assert_allclose(a.data, b.numpy(), rtol=1e-12)
 
 
 # --- NumPy bridge, backward on a non-scalar ---------------------------------------------------------------------

@@ -1,6 +1,4 @@
 """The basic layers: ``Linear``, activations, ``Flatten``, ``Dropout`` and the ``Sequential`` container."""
-import warnings
-
 from .. import functional as F
 from . import init
 from .module import Module, Parameter
@@ -52,13 +50,8 @@ class _SoftmaxLike(Module):
     def __init__(self, dim=None):
         self.dim = dim
 
-    def forward(self, x):
-        dim = self.dim
-        if dim is None:  # PyTorch's old implicit choice, kept (with its warning) for old code
-            dim = 0 if x.ndim in (0, 1, 3) else 1
-            warnings.warn(f"Implicit dimension choice for {type(self).__name__.lower()} has been deprecated. "
-                          f"Change the call to include dim=X as an argument.", UserWarning, stacklevel=2)
-        return self.op(x, dim)
+    def forward(self, x):  # dim None: PyTorch's implicit choice and its warning, at the line calling the layer
+        return self.op(x, self.dim, _stacklevel=5)
 
     def get_config(self):
         return {"dim": self.dim}
