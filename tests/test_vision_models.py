@@ -182,3 +182,26 @@ def test_a_whole_model_saved_comes_back_only_with_weights_only_false_and_in_its_
     assert np.array_equal(back(x).data, model(x).data)  # eval mode: no dropout on either side
     assert nn.load_model(tmp_path / "model.pth").training  # Keras's load_model: a model ready to train
     model.train()
+
+
+@pytest.mark.slow
+def test_the_saving_course_steps_run_under_as_torch(tmp_path, capsys, monkeypatch):
+    """The state_dict and whole-model steps of PyTorch's saving tutorial, written here, run as a program."""
+    from minidl.as_torch import run
+
+    program = tmp_path / "saving.py"
+    program.write_text(
+        "import torch\nimport torchvision.models as models\n"
+        "model = models.vgg16(weights=None)\n"
+        "torch.save(model.state_dict(), 'weights.pth')\n"
+        "other = models.vgg16()\n"
+        "other.load_state_dict(torch.load('weights.pth'))\n"
+        "other.eval()\n"
+        "torch.save(other, 'model.pth')\n"
+        "try:\n    torch.load('model.pth')\nexcept Exception as e:\n    print('refused:', type(e).__name__)\n"
+        "back = torch.load('model.pth', weights_only=False)\n"
+        "same = all((a == b).all() for a, b in zip(model.state_dict().values(), back.state_dict().values()))\n"
+        "print(type(back).__name__, back.training, same, back(torch.rand(1, 3, 32, 32)).shape)\n")
+    monkeypatch.chdir(tmp_path)
+    run(program)
+    assert capsys.readouterr().out == "refused: SaveFileError\nVGG False True torch.Size([1, 1000])\n"
