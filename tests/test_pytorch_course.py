@@ -432,14 +432,6 @@ def test_dtype_names_print_as_pytorchs_and_work_as_numpys(torch, name, capsys):
     assert d is minidl.tensor([1], dtype=d).dtype  # one object per dtype: the tensor's dtype is the name
 
 
-def test_dtype_names_print_torch_under_as_torch(tmp_path, capsys):
-    program = tmp_path / "dtypes.py"
-    program.write_text("import torch\nprint(torch.float32, torch.float, torch.long, torch.bool, [torch.float64])\n"
-                       "print(torch.zeros(2, dtype=torch.float).dtype == torch.float32)\n")
-    run_as_torch(program)
-    assert capsys.readouterr().out == "torch.float32 torch.float32 torch.int64 torch.bool [torch.float64]\nTrue\n"
-
-
 def _every_layer(m):
     class Net(m.nn.Module):
         def __init__(self):
@@ -464,10 +456,12 @@ def test_models_print_as_in_pytorch(torch):
 
 def test_as_torch_prints_torch_names_and_restores_minidls(tmp_path, capsys):
     program = tmp_path / "shapes.py"
-    program.write_text("import torch\nx = torch.zeros(2, 3, dtype=torch.float64)\nprint(x.shape, x[:1])\n")
+    program.write_text("import torch\nx = torch.zeros(2, 3, dtype=torch.float64)\nprint(x.shape, x[:1])\n"
+                       "print(torch.float32, torch.float, torch.long, torch.bool, [torch.float64], x.dtype == torch.double)\n")
     run_as_torch(program)
-    assert capsys.readouterr().out == "torch.Size([2, 3]) tensor([[0., 0., 0.]], dtype=torch.float64)\n"
-    assert repr(minidl.zeros(1).shape) == "minidl.Size([1])"
+    assert capsys.readouterr().out == ("torch.Size([2, 3]) tensor([[0., 0., 0.]], dtype=torch.float64)\n"
+                                       "torch.float32 torch.float32 torch.int64 torch.bool [torch.float64] True\n")
+    assert repr(minidl.zeros(1).shape) == "minidl.Size([1])" and repr(minidl.float32) == "minidl.float32"
 
 
 # --- the defaults: Keras's or PyTorch's -----------------------------------------------------------------------
