@@ -373,3 +373,12 @@ def test_calculate_gain_is_pytorchs():
     torch = pytest.importorskip("torch")
     for args in [("linear",), ("conv2d",), ("sigmoid",), ("relu",), ("tanh",), ("leaky_relu",), ("leaky_relu", 0.2)]:
         assert nn.init.calculate_gain(*args) == pytest.approx(torch.nn.init.calculate_gain(*args), rel=1e-12)
+
+
+def test_relu_inplace_is_accepted_printed_and_saved_but_leaves_its_input():
+    x = Tensor(np.array([-1.0, 0.0, 2.0]))
+    layer = nn.ReLU(inplace=True)
+    assert repr(layer) == "ReLU(inplace=True)" and repr(nn.ReLU()) == "ReLU()"
+    np.testing.assert_array_equal(layer(x).data, [0.0, 0.0, 2.0])
+    np.testing.assert_array_equal(x.data, [-1.0, 0.0, 2.0])
+    assert nn.ReLU().get_config() == {} and layer.get_config() == {"inplace": True}

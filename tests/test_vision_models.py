@@ -51,6 +51,7 @@ def test_keys_and_shapes_equal_torchvisions_own(arch):
     ours = getattr(models, arch)().state_dict()
     assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in theirs.items()}
     assert list(ours) == list(theirs)
+    assert repr(getattr(models, arch)(weights=None)) == repr(getattr(torchvision.models, arch)(weights=None))
 
 
 def test_modules_are_torchvisions(built):
@@ -65,7 +66,7 @@ def test_modules_are_torchvisions(built):
     assert isinstance(model.avgpool, nn.AdaptiveAvgPool2d) and model.avgpool.output_size == (7, 7)
     assert [type(m).__name__ for m in model.classifier] == ["Linear", "ReLU", "Dropout"] * 2 + ["Linear"]
     assert [m.p for m in model.classifier if isinstance(m, nn.Dropout)] == [0.25, 0.25]
-    assert "(avgpool): AdaptiveAvgPool2d(output_size=(7, 7))" in repr(model)
+    assert "(avgpool): AdaptiveAvgPool2d(output_size=(7, 7))" in repr(model) and "(1): ReLU(inplace=True)" in repr(model)
 
 
 def test_initialisation_is_torchvisions(built):
@@ -130,12 +131,17 @@ def test_forward_matches_the_same_network_in_pytorch(built):
 
 @pytest.mark.parametrize("arch", ["vgg16", "vgg19"])
 @pytest.mark.parametrize("asked", [dict(weights="IMAGENET1K_V1"), dict(weights="VGG16_Weights.IMAGENET1K_V1"),
-                                   dict(weights="DEFAULT"), dict(pretrained=True)])
+                                   dict(weights="DEFAULT"), dict(pretrained=True), dict(weights="enum")])
 def test_pretrained_weights_are_refused_in_one_line_saying_what_to_do(arch, asked):
+    enum = getattr(models, f"{arch.upper()}_Weights")
+    if asked.get("weights") == "enum":  # torchvision's spelling: models.VGG16_Weights.DEFAULT
+        asked = dict(weights=enum.DEFAULT)
     with pytest.raises(ValueError) as info:
         getattr(models, arch)(**asked)
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"{arch}(")
+    if isinstance(asked.get("weights"), enum):
+        assert message.startswith(f"{arch}(weights={arch.upper()}_Weights.IMAGENET1K_V1)")
     assert "cannot download" in message and "weights=None" in message
     assert "minidl.weights.fetch('vgg19', include_top=True)" in message
     # the functions it names exist and take what it says

@@ -28,8 +28,21 @@ class Linear(Module):
 
 
 class ReLU(Module):
+    """max(x, 0) (``functional.relu``). ``inplace=True`` is accepted and printed, as PyTorch programs write
+    it (torchvision's VGG does), but the result is still a new tensor and the input is left as it was:
+    minidl's ReLU has no in-place form."""
+
+    def __init__(self, inplace=False):
+        self.inplace = inplace
+
     def forward(self, x):
         return F.relu(x)
+
+    def get_config(self):
+        return {"inplace": True} if self.inplace else {}  # {} as files saved before ReLU took an argument
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Sigmoid(Module):

@@ -15,12 +15,33 @@ The layer sizes come from ``minidl/models/architecture.py``, the one definition 
 
 Weights start as torchvision starts them: convolutions N(0, 2 / fan_out) (kaiming normal, mode "fan_out",
 for a ReLU), linear layers N(0, 0.01²), biases 0. ImageNet weights cannot be had here: minidl downloads
-nothing from torchvision, so ``weights=...`` or ``pretrained=True`` raise one line saying what to do instead.
+nothing from torchvision, so ``weights=...`` (a name such as "IMAGENET1K_V1", or ``VGG16_Weights.DEFAULT``)
+or ``pretrained=True`` raise one line saying what to do instead.
 """
+from enum import Enum
+
 from .. import nn
 from ..models.architecture import torchvision_layout
 
-__all__ = ["VGG", "vgg16", "vgg19"]
+__all__ = ["VGG", "VGG16_Weights", "VGG19_Weights", "vgg16", "vgg19"]
+
+
+class VGG16_Weights(Enum):
+    """torchvision's names for its VGG16 weights, so that ``vgg16(weights=VGG16_Weights.DEFAULT)`` reaches
+    ``vgg16`` and is refused there in one line (minidl has none of them)."""
+    IMAGENET1K_V1 = "IMAGENET1K_V1"
+    DEFAULT = "IMAGENET1K_V1"  # an alias, as in torchvision
+
+    def __str__(self):
+        return f"{type(self).__name__}.{self.name}"
+
+
+class VGG19_Weights(Enum):
+    """torchvision's names for its VGG19 weights; see ``VGG16_Weights``."""
+    IMAGENET1K_V1 = "IMAGENET1K_V1"
+    DEFAULT = "IMAGENET1K_V1"
+
+    __str__ = VGG16_Weights.__str__
 
 
 class VGG(nn.Module):
@@ -67,13 +88,14 @@ def _layer(kind, sizes, dropout):
         return nn.Linear(*sizes)
     if kind == "pool":
         return nn.MaxPool2d(kernel_size=2, stride=2)
-    return nn.ReLU() if kind == "relu" else nn.Dropout(p=dropout)
+    return nn.ReLU(inplace=True) if kind == "relu" else nn.Dropout(p=dropout)
 
 
 def _vgg(arch, weights, progress, kwargs):
     pretrained = kwargs.pop("pretrained", False)
     if weights is not None or pretrained:
-        asked = f"weights={weights!r}" if weights is not None else "pretrained=True"
+        asked = ("pretrained=True" if weights is None else
+                 f"weights={weights}" if isinstance(weights, Enum) else f"weights={weights!r}")
         instead = ("fetch them with" if arch == "vgg19" else
                    "take VGG19, whose ImageNet weights minidl can fetch:")
         raise ValueError(
