@@ -24,6 +24,7 @@ MODULES = {
     "torch.accelerator": "accelerator", "torch.cuda": "cuda",
     "torchvision": "vision", "torchvision.datasets": "vision.datasets",
     "torchvision.transforms": "vision.transforms", "torchvision.io": "vision.io",
+    "torchvision.models": "vision.models",
 }
 
 

@@ -1,19 +1,28 @@
 """PyTorch's dtype and device names. minidl's dtypes are NumPy's; minidl runs on the CPU only.
 
-``minidl.float`` is ``float32`` (PyTorch's default float), ``minidl.long`` is ``int64``, and so on:
-``x.dtype == minidl.float32`` holds for a float32 tensor. ``device="cpu"`` is accepted wherever PyTorch
-takes a device; any other device raises one line saying so, and ``minidl.cuda.is_available()`` is False,
-so PyTorch's ``"cuda" if torch.cuda.is_available() else "cpu"`` picks the CPU.
+``minidl.float`` is ``float32`` (PyTorch's default float), ``minidl.long`` is ``int64``, and so on. Each is
+the ``DType`` a tensor's ``x.dtype`` is (``minidl.printing``): NumPy's dtype underneath, so
+``x.dtype == minidl.float32``, ``np.dtype(minidl.float32)``, ``a.astype(minidl.float32)`` and
+``np.zeros(3, dtype=minidl.float32)`` work as with ``np.float32``, and printed as PyTorch prints its dtypes
+(``torch.float32`` under ``python -m minidl.as_torch``). Calling one makes a NumPy scalar
+(``minidl.float32(0.5)`` is ``np.float32(0.5)``); unlike ``np.float32`` it is not a class
+(``isinstance(v, minidl.float32)`` is refused, as in PyTorch).
+
+``device="cpu"`` is accepted wherever PyTorch takes a device; any other device raises one line saying so,
+and ``minidl.cuda.is_available()`` is False, so PyTorch's ``"cuda" if torch.cuda.is_available() else
+"cpu"`` picks the CPU.
 """
 import numpy as np
 
-float32 = float = np.float32
-float64 = double = np.float64
-float16 = half = np.float16
-int64 = long = np.int64
-int32 = int = np.int32
-int16 = short = np.int16
-int8, uint8, bool = np.int8, np.uint8, np.bool_
+from .printing import DType
+
+float32 = float = DType(np.float32)
+float64 = double = DType(np.float64)
+float16 = half = DType(np.float16)
+int64 = long = DType(np.int64)
+int32 = int = DType(np.int32)
+int16 = short = DType(np.int16)
+int8, uint8, bool = DType(np.int8), DType(np.uint8), DType(np.bool_)
 
 
 class device:

@@ -1,4 +1,4 @@
-"""Neural-network ops: activations, losses, ``linear`` and ``dropout`` (import as ``F``).
+"""Neural-network ops: activations, losses, ``linear``, ``dropout`` and adaptive pooling (import as ``F``).
 
 Each op is a ``Function`` (forward and backward side by side, backward math in the docstring) plus a
 lowercase function that applies it, as in ``torch.nn.functional``. Notation: y the output, g = dL/dy.
@@ -6,6 +6,8 @@ lowercase function that applies it, as in ``torch.nn.functional``. Notation: y t
 the plain ones of ``minidl/textbook/`` (read those) or the engineered ones of ``minidl/fast/`` (the default);
 so do ``relu`` and ``linear``, whose plain versions are the Functions in this file.
 """
+import warnings
+
 import numpy as np
 
 from . import kernels, random
@@ -181,6 +183,40 @@ class Dropout(Function):
         return (g * self.scaled_mask,)
 
 
+class AdaptiveAvgPool2d(Function):
+    """y = the mean of x over H_out × W_out windows that tile each (H, W) image as evenly as possible.
+
+    As in PyTorch, output row i averages input rows ⌊i·H/H_out⌋ up to ⌈(i+1)·H/H_out⌉ (exclusive), and
+    likewise for the columns: when H_out does not divide H (10 → 7) neighbouring windows share a row, and
+    when H_out > H (1 → 7) rows repeat. A mean over a rectangle is the mean over its rows of the means over
+    its columns, so with A (H_out, H) holding 1/(window size) at [i, rows of window i] and B (W_out, W)
+    the same for the columns, the pooling is two matrix products per image and channel:
+
+        y = A x Bᵀ          dL/dx = Aᵀ g B
+    """
+    torch_name = "AdaptiveAvgPool2DBackward0"
+
+    def forward(self, x, output_size):
+        (H, W), (Ho, Wo) = x.shape[-2:], output_size
+        self.A, self.B = window_means(H, Ho, x.dtype), window_means(W, Wo, x.dtype)
+        if (Ho, Wo) == (1, 1):
+            self.torch_name = "MeanBackward1"  # PyTorch takes a mean over (H, W) for a 1 × 1 output
+        return self.A @ x @ self.B.T
+
+    def backward(self, g):
+        return (self.A.T @ g @ self.B,)
+
+
+def window_means(size, out, dtype):
+    """The (out, size) matrix whose row i averages adaptive pooling's window i of ``size`` inputs:
+    1/(end - start) at columns start = ⌊i·size/out⌋ to end = ⌈(i+1)·size/out⌉, 0 elsewhere."""
+    m = np.zeros((out, size), dtype=dtype)
+    for i in range(out):
+        start, end = i * size // out, -(-(i + 1) * size // out)
+        m[i, start:end] = 1 / (end - start)
+    return m
+
+
 def relu(x):
     """max(x, 0): ``ReLU`` above, or the fast kernel set's twin (the same numbers; ``minidl.kernels``)."""
     return kernels.op("relu", ReLU.apply)(x)
@@ -194,12 +230,24 @@ def tanh(x):
     return Tanh.apply(x)
 
 
-def softmax(x, dim=-1):
-    return Softmax.apply(x, axis=dim)
+def softmax(x, dim=None, _stacklevel=3):
+    """Probabilities along ``dim``. Without ``dim``, PyTorch's old implicit choice (``implicit_dim``)."""
+    return Softmax.apply(x, axis=implicit_dim("softmax", x.ndim, _stacklevel) if dim is None else dim)
 
 
-def log_softmax(x, dim=-1):
-    return LogSoftmax.apply(x, axis=dim)
+def log_softmax(x, dim=None, _stacklevel=3):
+    """log softmax along ``dim``. Without ``dim``, PyTorch's old implicit choice (``implicit_dim``)."""
+    return LogSoftmax.apply(x, axis=implicit_dim("log_softmax", x.ndim, _stacklevel) if dim is None else dim)
+
+
+def implicit_dim(name, ndim, stacklevel):
+    """The dimension PyTorch normalises when ``dim`` is left out: 0 for 0-, 1- and 3-dimensional inputs
+    (a vector; one (C, H, W) image), 1 otherwise (a batch's classes, (N, C) or (N, C, H, W)), with
+    PyTorch's warning, since the guess is wrong for e.g. (N, T, C) sequences. ``stacklevel`` points the
+    warning at the caller's line."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", UserWarning, stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
 
 
 def _check_reduction(reduction):
@@ -279,3 +327,17 @@ def max_pool2d(x, kernel_size, stride=None):
 def avg_pool2d(x, kernel_size, stride=None):
     """Mean over kh×kw windows of x (N, C, H, W), ``stride`` apart (default: kernel_size, no overlap)."""
     return kernels.active().avg_pool2d(x, kernel_size, stride)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Mean over the windows that tile x (N, C, H, W) or (C, H, W) into ``output_size`` (an int, or an
+    (H_out, W_out) pair; None keeps that dimension's size), as PyTorch places them (``AdaptiveAvgPool2d``)."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    sizes = (output_size, output_size) if output_size is None or np.isscalar(output_size) else tuple(output_size)
+    if len(sizes) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and s >= 1) for s in sizes):
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be a positive int or a pair of them (or None), "
+                         f"got {output_size!r}")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"adaptive_avg_pool2d expects x of shape (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
+    sizes = tuple(int(n if s is None else s) for s, n in zip(sizes, x.shape[-2:]))
+    return AdaptiveAvgPool2d.apply(x, output_size=sizes)

@@ -58,7 +58,8 @@ class Grad(np.ndarray):
 
 
 class DType:
-    """A tensor's dtype (``x.dtype``): NumPy's dtype underneath, printed as PyTorch prints its dtypes.
+    """A tensor's dtype (``x.dtype``) and ``minidl.float32`` and the other dtype names: NumPy's dtype
+    underneath, printed as PyTorch prints its dtypes.
 
     ``np.dtype(x.dtype)``, ``np.zeros(3, dtype=x.dtype)``, ``x.dtype == np.float32`` (or ``minidl.float32``),
     ``.kind``, ``.itemsize`` and every other attribute of NumPy's dtype work on it (NumPy takes any object
@@ -92,6 +93,10 @@ class DType:
 
     def __reduce__(self):
         return DType, (self.dtype,)
+
+    def __call__(self, *value):
+        """A NumPy scalar of this dtype: ``minidl.float32(0.5)`` is ``np.float32(0.5)``."""
+        return self.dtype.type(*value)
 
     @property
     def is_floating_point(self):

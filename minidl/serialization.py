@@ -85,7 +85,8 @@ def load(f, weights_only=True, map_location=None):
     """What ``save`` wrote to the path ``f``. ``map_location`` may only be the CPU ("cpu" or None).
 
     A whole model (a minidl model file, HDF5) is refused unless ``weights_only=False``, as PyTorch refuses
-    it by default; it is then rebuilt with ``nn.load_model``. A file ``save`` did not write (a PyTorch
+    it by default; it is then rebuilt with ``nn.load_model``, each module in the mode (``train``/``eval``)
+    it was saved in. A file ``save`` did not write (a PyTorch
     ``.pth``, any other file) is refused without running anything from it.
     """
     from .dtypes import check_device
@@ -128,8 +129,12 @@ def _load_model(path, weights_only):
     if weights_only:
         raise SaveFileError(f"{path} holds a whole model (a minidl model file): load it with "
                             f"minidl.load({str(path)!r}, weights_only=False) or minidl.nn.load_model")
-    read_model_file(path)  # refuses checkpoints and weight files, naming them
-    return load_model(path)
+    _, attrs = read_model_file(path)  # refuses checkpoints and weight files, naming them
+    model = load_model(path)
+    modes = json.loads(attrs.get("training", "{}"))  # train/eval mode of each module, as torch.save pickles it
+    for name, m in model.named_modules():
+        m.training = modes.get(name, m.training)
+    return model
 
 
 def _decode(node, archive):

@@ -39,7 +39,7 @@ def evaluate(model, x, y, batch_size=1000):
         for xb, yb in DataLoader(x, y, batch_size=batch_size):
             logits = model(Tensor(xb))
             losses.append(F.cross_entropy(logits, yb).item() * len(yb))
-            probs.append(F.softmax(logits).data)
+            probs.append(F.softmax(logits, dim=1).data)
     probs = np.concatenate(probs)
     return sum(losses) / len(y), accuracy(probs.argmax(axis=1), y), probs
 

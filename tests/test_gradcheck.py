@@ -134,8 +134,8 @@ CASES = {
     F.ReLU: [(F.ReLU.apply, [away_from_zero(3, 4)])],
     F.Sigmoid: [(F.sigmoid, [randn(3, 4)])],
     F.Tanh: [(F.tanh, [randn(3, 4)])],
-    F.Softmax: [(F.softmax, [randn(3, 4)]), (lambda a: F.softmax(a, dim=0), [randn(3, 4)])],
-    F.LogSoftmax: [(F.log_softmax, [randn(3, 4)]), (lambda a: F.log_softmax(a, dim=0), [randn(3, 4)])],
+    F.Softmax: [(lambda a: F.softmax(a, dim=1), [randn(3, 4)]), (lambda a: F.softmax(a, dim=0), [randn(3, 4)])],
+    F.LogSoftmax: [(lambda a: F.log_softmax(a, dim=1), [randn(3, 4)]), (lambda a: F.log_softmax(a, dim=0), [randn(3, 4)])],
     F.CrossEntropy: [
         (lambda z: F.cross_entropy(z, labels), [randn(5, 3)]),
         (lambda z: F.cross_entropy(z, labels, reduction="sum"), [randn(5, 3)]),
@@ -237,6 +237,12 @@ def _dropout_case():
 
 
 CASES[F.Dropout] = [(_dropout_case(), [randn(4, 5)])]
+CASES[F.AdaptiveAvgPool2d] = [  # windows that overlap (10 -> 7), repeat (1 -> 7), divide evenly, or are all
+    (lambda x: F.adaptive_avg_pool2d(x, 7), [randn(2, 3, 10, 10)]),
+    (lambda x: F.adaptive_avg_pool2d(x, (7, 3)), [randn(1, 2, 1, 6)]),
+    (lambda x: F.adaptive_avg_pool2d(x, (2, None)), [randn(3, 4, 5)]),
+    (lambda x: F.adaptive_avg_pool2d(x, 1), [randn(2, 2, 3, 4)]),
+]
 
 
 def all_functions():
@@ -295,7 +301,7 @@ def test_softmax_of_large_logits_is_finite_and_exact():
     """e^1000 overflows: softmax must subtract the row's max first (it cancels in the ratio)."""
     z = np.array([[1000.0, -1000.0, 0.0], [1000.0, 1000.0, 999.0], [-1000.0, -1000.0, -1000.0]], dtype=np.float32)
     x = Tensor(z, requires_grad=True)
-    y = F.softmax(x)
+    y = F.softmax(x, dim=1)
     e1 = np.exp(-1.0)
     expected = np.array([[1, 0, 0], [1 / (2 + e1), 1 / (2 + e1), e1 / (2 + e1)], [1 / 3, 1 / 3, 1 / 3]])
     np.testing.assert_allclose(y.data, expected, rtol=1e-6, atol=0)

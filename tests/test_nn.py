@@ -158,7 +158,8 @@ def test_load_model_rebuilds_convolutions_pooling_and_nested_sequentials(tmp_pat
     minidl.manual_seed(5)
     model = nn.Sequential(
         nn.Sequential(nn.Conv2d(3, 4, (3, 5), stride=2, padding=(1, 2), activation="relu"), nn.MaxPool2d(2)),
-        nn.Conv2d(4, 6, 3, padding=1, bias=False), nn.Tanh(), nn.AvgPool2d(2, stride=1), nn.Sigmoid(), nn.Flatten(),
+        nn.Conv2d(4, 6, 3, padding=1, bias=False), nn.Tanh(), nn.AvgPool2d(2, stride=1), nn.AdaptiveAvgPool2d((3, 2)),
+        nn.AdaptiveAvgPool2d(1), nn.Sigmoid(), nn.Flatten(),
         nn.Linear(6, 2, bias=False))
     model.save(tmp_path / "conv.h5")
     rebuilt = nn.load_model(tmp_path / "conv.h5")
@@ -329,3 +330,55 @@ def test_save_and_load_model_keep_a_tie_between_two_layers_parameters(tmp_path):
     rebuilt = nn.load_model(tmp_path / "tied.h5")
     assert rebuilt[2].weight is rebuilt[0].weight and rebuilt[2].bias is not rebuilt[0].bias
     assert [n for n, _ in rebuilt.named_parameters()] == ["0.weight", "0.bias", "2.bias"]
+
+
+def test_adaptive_avg_pool2d_refuses_bad_shapes_and_sizes_naming_them():
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d expects x of shape \(N, C, H, W\) or \(C, H, W\), got \(2, 3\)"):
+        nn.AdaptiveAvgPool2d(2)(Tensor(np.zeros((2, 3))))
+    for size in (0, (7,), (2.5, 3), "7"):
+        with pytest.raises(ValueError, match=r"output_size must be a positive int"):
+            minidl.functional.adaptive_avg_pool2d(Tensor(np.zeros((1, 1, 4, 4))), size)
+
+
+def test_adaptive_avg_pool2d_averages_the_windows_pytorch_places():
+    """10 -> 7: window i covers rows floor(10 i / 7) .. ceil(10 (i + 1) / 7) - 1, so neighbours share a row."""
+    x = np.arange(10.0)[None, None, :, None] * np.ones((1, 1, 10, 3))
+    y = minidl.functional.adaptive_avg_pool2d(Tensor(x), (7, 1)).data[0, 0, :, 0]
+    starts = [i * 10 // 7 for i in range(7)]
+    ends = [-(-(i + 1) * 10 // 7) for i in range(7)]
+    assert any(e > s2 for e, s2 in zip(ends, starts[1:]))  # the case where windows overlap
+    np.testing.assert_allclose(y, [np.arange(s, e).mean() for s, e in zip(starts, ends)])
+
+
+def test_pytorchs_in_place_initialisers():
+    minidl.manual_seed(0)
+    w = nn.Parameter(np.ones((64, 32, 3, 3), dtype=np.float32))
+    for mode, fan in (("fan_in", 32 * 9), ("fan_out", 64 * 9)):
+        assert nn.init.kaiming_normal_(w, mode=mode, nonlinearity="relu") is w
+        assert w.dtype == np.float32 and w.shape == (64, 32, 3, 3)
+        assert abs(w.data.std() / np.sqrt(2 / fan) - 1) < 0.02
+    nn.init.normal_(w, 3.0, 0.01)
+    assert abs(w.data.mean() - 3.0) < 1e-3 and abs(w.data.std() / 0.01 - 1) < 0.02
+    nn.init.zeros_(w)
+    assert not w.data.any()
+    assert np.all(nn.init.constant_(w, 0.5).data == 0.5)
+    with pytest.raises(ValueError, match="mode must be 'fan_in' or 'fan_out', got 'fan'"):
+        nn.init.kaiming_normal_(w, mode="fan")
+    with pytest.raises(ValueError, match="unsupported nonlinearity 'selu'"):
+        nn.init.calculate_gain("selu")
+
+
+@pytest.mark.torch
+def test_calculate_gain_is_pytorchs():
+    torch = pytest.importorskip("torch")
+    for args in [("linear",), ("conv2d",), ("sigmoid",), ("relu",), ("tanh",), ("leaky_relu",), ("leaky_relu", 0.2)]:
+        assert nn.init.calculate_gain(*args) == pytest.approx(torch.nn.init.calculate_gain(*args), rel=1e-12)
+
+
+def test_relu_inplace_is_accepted_printed_and_saved_but_leaves_its_input():
+    x = Tensor(np.array([-1.0, 0.0, 2.0]))
+    layer = nn.ReLU(inplace=True)
+    assert repr(layer) == "ReLU(inplace=True)" and repr(nn.ReLU()) == "ReLU()"
+    np.testing.assert_array_equal(layer(x).data, [0.0, 0.0, 2.0])
+    np.testing.assert_array_equal(x.data, [-1.0, 0.0, 2.0])
+    assert nn.ReLU().get_config() == {} and layer.get_config() == {"inplace": True}

@@ -5,6 +5,7 @@ and PyTorch's defaults (``minidl.set_defaults``). Values are compared with PyTor
 import math
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,15 +209,42 @@ def test_a_shared_layer_is_listed_once_as_in_pytorch(torch):
     assert len(ours.parameters()) == 2 and len(ours) == 3  # the layer still runs twice
 
 
-def test_softmax_modules_and_pytorchs_implicit_dim(torch):
-    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
-    with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
-        ours = nn.Softmax()(Tensor(x))
+IMPLICIT = {  # PyTorch's calls without dim, spelled alike in both: (module) -> a function of the input
+    "F.softmax": lambda m: m.nn.functional.softmax,
+    "F.log_softmax": lambda m: m.nn.functional.log_softmax,
+    "nn.Softmax": lambda m: m.nn.Softmax(),
+    "nn.LogSoftmax": lambda m: m.nn.LogSoftmax(),
+}
+
+
+def _record(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        y = call()  # the call in this file: the warning must point here, at the user's line
+    return y, [(str(w.message), w.category, Path(w.filename).name) for w in caught]
+
+
+@pytest.mark.parametrize("name", IMPLICIT)
+@pytest.mark.parametrize("shape", [(), (5,), (2, 3), (2, 3, 4), (2, 3, 2, 2)])
+def test_softmax_without_dim_takes_pytorchs_implicit_dim_and_warns_as_it_does(torch, name, shape):
+    x = rng.standard_normal(shape)
+    ours, our_warnings = _record(lambda: IMPLICIT[name](minidl)(Tensor(x)))
+    theirs, their_warnings = _record(lambda: IMPLICIT[name](torch)(torch.from_numpy(x)))
+    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12, atol=1e-15)
+    assert [w[:2] for w in our_warnings] == [w[:2] for w in their_warnings] and len(our_warnings) == 1
+    # at the caller's line (PyTorch's modules point theirs at torch's own module.py, a frame too deep)
+    assert our_warnings[0][2] == Path(__file__).name
+
+
+def test_softmax_with_dim_does_not_warn(torch):
+    x = Tensor(rng.standard_normal((2, 3, 4)))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = torch.nn.Softmax()(torch.from_numpy(x))  # dim 0 for a 3-D input
-    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(nn.LogSoftmax(dim=-1)(Tensor(x)).data, torch.nn.LogSoftmax(-1)(torch.from_numpy(x)).numpy(), rtol=1e-5)
+        warnings.simplefilter("error")
+        y = [F.softmax(x, 2), F.log_softmax(x, dim=0), nn.Softmax(dim=-1)(x), nn.LogSoftmax(1)(x), x.softmax(1)]
+    t = torch.from_numpy(x.data)
+    expected = [torch.softmax(t, 2), torch.log_softmax(t, 0), torch.softmax(t, -1), torch.log_softmax(t, 1), t.softmax(1)]
+    for a, b in zip(y, expected):
+        np.testing.assert_allclose(a.data, b.numpy(), rtol=1e-12)
 
 
 # --- NumPy bridge, backward on a non-scalar ---------------------------------------------------------------------
@@ -386,12 +414,31 @@ def test_dtype_prints_as_pytorchs_and_works_as_numpys(torch, torch_names):
     assert x.dtype == minidl.float32 and x.dtype != minidl.float64 and {np.dtype(np.float32): 1}[x.dtype] == 1
 
 
+NAMES = ["float32", "float", "float64", "double", "float16", "half", "int64", "long", "int32", "int", "int16",
+         "short", "int8", "uint8", "bool"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dtype_names_print_as_pytorchs_and_work_as_numpys(torch, name, capsys):
+    d, theirs = getattr(minidl, name), getattr(torch, name)
+    assert repr(d) == str(d) == repr(theirs).replace("torch.", "minidl.")
+    numpy = np.dtype(d)
+    assert numpy == np.dtype(str(theirs).split(".")[1]) and d == numpy and numpy == d and d == numpy.type
+    assert minidl.zeros(3, dtype=d).dtype == d and minidl.ones(2).to(d).dtype == numpy
+    assert np.zeros(2, dtype=d).dtype == numpy and np.ones(2).astype(d).dtype == numpy
+    assert np.asarray([1, 0], d).dtype == numpy and np.dtype(d) is np.dtype(numpy)
+    assert type(d(1)) is numpy.type  # calling it makes a NumPy scalar, as np.float32(1) does
+    assert (minidl.tensor([1, 0]).to(d).dtype == d) and minidl.tensor([1, 0]).type(d).dtype == numpy
+    assert d is minidl.tensor([1], dtype=d).dtype  # one object per dtype: the tensor's dtype is the name
+
+
 def _every_layer(m):
     class Net(m.nn.Module):
         def __init__(self):
             super().__init__()
             self.features = m.nn.Sequential(m.nn.Conv2d(1, 6, 5), m.nn.ReLU(), m.nn.MaxPool2d(2),
-                                            m.nn.Conv2d(6, 8, 3, stride=2, padding=1, bias=False), m.nn.AvgPool2d(2))
+                                            m.nn.Conv2d(6, 8, 3, stride=2, padding=1, bias=False), m.nn.AvgPool2d(2),
+                                            m.nn.AdaptiveAvgPool2d((7, 7)), m.nn.AdaptiveAvgPool2d(1))
             self.head = m.nn.Sequential(m.nn.Flatten(), m.nn.Dropout(0.25), m.nn.Linear(8, 10), m.nn.Sigmoid(),
                                         m.nn.Tanh(), m.nn.Sequential(m.nn.Softmax(dim=1), m.nn.LogSoftmax(1)))
             self.losses = m.nn.Sequential(m.nn.CrossEntropyLoss(), m.nn.MSELoss(reduction="sum"), m.nn.L1Loss(),
@@ -409,10 +456,12 @@ def test_models_print_as_in_pytorch(torch):
 
 def test_as_torch_prints_torch_names_and_restores_minidls(tmp_path, capsys):
     program = tmp_path / "shapes.py"
-    program.write_text("import torch\nx = torch.zeros(2, 3, dtype=torch.float64)\nprint(x.shape, x[:1])\n")
+    program.write_text("import torch\nx = torch.zeros(2, 3, dtype=torch.float64)\nprint(x.shape, x[:1])\n"
+                       "print(torch.float32, torch.float, torch.long, torch.bool, [torch.float64], x.dtype == torch.double)\n")
     run_as_torch(program)
-    assert capsys.readouterr().out == "torch.Size([2, 3]) tensor([[0., 0., 0.]], dtype=torch.float64)\n"
-    assert repr(minidl.zeros(1).shape) == "minidl.Size([1])"
+    assert capsys.readouterr().out == ("torch.Size([2, 3]) tensor([[0., 0., 0.]], dtype=torch.float64)\n"
+                                       "torch.float32 torch.float32 torch.int64 torch.bool [torch.float64] True\n")
+    assert repr(minidl.zeros(1).shape) == "minidl.Size([1])" and repr(minidl.float32) == "minidl.float32"
 
 
 # --- the defaults: Keras's or PyTorch's -----------------------------------------------------------------------

@@ -1,4 +1,6 @@
 """The same ops in minidl and PyTorch: values and gradients must agree (skipped when torch is absent)."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,17 @@ labels = np.array([0, 2, 1, 2, 0, 1])
 index = np.array([[0, 0], [3, 1], [2, 2]])  # columns of a (3, 4), one repeated
 rows = np.array([[2, 0, 1, 1, 0]])
 weight4 = rng.uniform(0.5, 2.0, 4)
+
+
+
+def quiet(fn):
+    """``fn`` without the warning PyTorch (and minidl) give for a softmax without ``dim``."""
+    def call(*args):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Implicit dimension choice", UserWarning)
+            return fn(*args)
+    return call
+
 
 # name: (minidl fn, torch fn, input arrays)
 PAIRS = {
@@ -39,8 +52,12 @@ PAIRS = {
     "relu": (F.relu, TF.relu, [(3, 4)]),
     "sigmoid": (F.sigmoid, torch.sigmoid, [(3, 4)]),
     "tanh": (F.tanh, torch.tanh, [(3, 4)]),
-    "softmax": (F.softmax, lambda a: TF.softmax(a, dim=-1), [(3, 4)]),
-    "log_softmax": (F.log_softmax, lambda a: TF.log_softmax(a, dim=-1), [(3, 4)]),
+    "softmax": (lambda a: F.softmax(a, dim=-1), lambda a: TF.softmax(a, dim=-1), [(3, 4)]),
+    "log_softmax": (lambda a: F.log_softmax(a, -1), lambda a: TF.log_softmax(a, dim=-1), [(3, 4)]),
+    # without dim: PyTorch's implicit choice (dim 0 for a 3-D input, 1 for 4-D), its warning silenced here
+    "softmax_implicit_3d": (quiet(F.softmax), quiet(TF.softmax), [(2, 3, 4)]),
+    "log_softmax_implicit_4d": (quiet(F.log_softmax), quiet(TF.log_softmax), [(2, 3, 2, 2)]),
+    "softmax_module_implicit_1d": (quiet(minidl.nn.Softmax()), quiet(torch.nn.Softmax()), [(5,)]),
     "log_softmax_axis0": (lambda a: F.log_softmax(a, 0), lambda a: TF.log_softmax(a, dim=0), [(3, 4)]),
     "cross_entropy": (lambda z: F.cross_entropy(z, labels), lambda z: TF.cross_entropy(z, torch.from_numpy(labels)), [(6, 3)]),
     "mse_loss": (F.mse_loss, TF.mse_loss, [(3, 4), (3, 4)]),
@@ -97,6 +114,10 @@ PAIRS = {
     "bce_logits_module": (lambda x, t: minidl.nn.BCEWithLogitsLoss(reduction="sum")(x, t), lambda x, t: torch.nn.BCEWithLogitsLoss(reduction="sum")(x, t), [(3, 4), "prob(3, 4)"]),
     "l1_module": (lambda a, b: minidl.nn.L1Loss()(a, b), lambda a, b: torch.nn.L1Loss()(a, b), [(3, 4), (3, 4)]),
     "smooth_l1_module": (lambda a, b: minidl.nn.SmoothL1Loss(beta=0.5)(a, b), lambda a, b: torch.nn.SmoothL1Loss(beta=0.5)(a, b), [(3, 4), (3, 4)]),
+    "adaptive_avg_pool_10to7": (lambda a: F.adaptive_avg_pool2d(a, 7), lambda a: TF.adaptive_avg_pool2d(a, 7), [(2, 3, 10, 10)]),
+    "adaptive_avg_pool_upsample": (lambda a: F.adaptive_avg_pool2d(a, (7, 5)), lambda a: TF.adaptive_avg_pool2d(a, (7, 5)), [(1, 2, 1, 3)]),
+    "adaptive_avg_pool_3d_none": (lambda a: F.adaptive_avg_pool2d(a, (None, 4)), lambda a: TF.adaptive_avg_pool2d(a, (None, 4)), [(3, 9, 13)]),
+    "adaptive_avg_pool_module": (lambda a: minidl.nn.AdaptiveAvgPool2d((7, 7))(a), lambda a: torch.nn.AdaptiveAvgPool2d((7, 7))(a), [(2, 2, 14, 9)]),
 }
 
 
@@ -137,7 +158,7 @@ def test_log_softmax_is_stable_for_logits_in_the_hundreds():
     x, t = Tensor(z, requires_grad=True), torch.tensor(z, requires_grad=True)
     F.cross_entropy(x, np.array([0, 2])).backward()
     TF.cross_entropy(t, torch.tensor([0, 2])).backward()
-    np.testing.assert_allclose(F.log_softmax(Tensor(z)).data, TF.log_softmax(torch.tensor(z), -1).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(F.log_softmax(Tensor(z), -1).data, TF.log_softmax(torch.tensor(z), -1).numpy(), rtol=1e-6)
     np.testing.assert_allclose(x.grad, t.grad.numpy(), atol=1e-7)
     assert np.isfinite(x.grad).all()
 

@@ -18,8 +18,8 @@ ReLU, as in Keras).
 
 Choices, documented because they differ between libraries:
 - ``predictions`` returns **logits** (no softmax), unlike Keras's model (which ends in a softmax) and like
-  torchvision's: losses such as ``F.cross_entropy`` take logits, and ``F.softmax(model(x))`` gives Keras's
-  probabilities.
+  torchvision's: losses such as ``F.cross_entropy`` take logits, and ``F.softmax(model(x), dim=1)`` gives
+  Keras's probabilities.
 - ``pooling="avg"`` replaces the five max-pooling layers by average pooling (Gatys et al. found it gives
   smoother style-transfer images). This is not Keras's ``pooling`` argument (a global pooling after the
   last block).

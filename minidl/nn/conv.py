@@ -75,3 +75,22 @@ class AvgPool2d(_Pool2d):
 
     pool = staticmethod(F.avg_pool2d)
     extra_options = ""
+
+
+class AdaptiveAvgPool2d(Module):
+    """Mean over the windows that tile each image into ``output_size`` (an int or an (H_out, W_out) pair,
+    None keeping that size), whatever the input's size: ``functional.adaptive_avg_pool2d``. torchvision's
+    VGG puts ``AdaptiveAvgPool2d((7, 7))`` before its classifier, so the classifier takes any image size."""
+
+    def __init__(self, output_size):
+        # a pair read back from a model file is a JSON list: the tuple again, so it prints as PyTorch's
+        self.output_size = tuple(output_size) if isinstance(output_size, list) else output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def get_config(self):
+        return {"output_size": self.output_size}
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"

@@ -6,9 +6,11 @@ nor fade out at the start of training:
   (Keras's default for Dense and Conv2D);
 - He/Kaiming uniform: U(-a, a), a = gain · √(3 / fan_in), gain = √(2 / (1 + a_neg²)) for a leaky ReLU of
   negative slope a_neg; PyTorch starts Linear and Conv2d with a_neg = √5, which makes a = 1/√fan_in;
-- He/Kaiming normal: N(0, 2 / fan_in), which compensates for ReLU zeroing half of its inputs.
+- He/Kaiming normal: N(0, 2 / fan_in), which compensates for ReLU zeroing half of its inputs (``fan_out``
+  instead of ``fan_in`` keeps the gradients' variance in the backward pass).
 fan_in / fan_out are the number of inputs / outputs each unit connects to (× kernel area for convolutions).
-``layer_weight`` and ``layer_bias`` pick the scheme of the convention selected by ``minidl.set_defaults``.
+``layer_weight`` and ``layer_bias`` pick the scheme of the convention selected by ``minidl.set_defaults``;
+``kaiming_normal_``, ``normal_``, ``constant_`` and ``zeros_`` are PyTorch's in-place initialisers.
 """
 import math
 
@@ -45,7 +47,7 @@ def uniform(shape, bound, dtype=np.float32, rng=None):
 def kaiming_uniform(shape, a=0.0, dtype=np.float32):
     """U(-b, b), b = √(2 / (1 + a²)) · √(3 / fan_in): He's uniform scheme for a leaky ReLU of slope ``a``."""
     fan_in, _ = fans(shape)
-    return uniform(shape, math.sqrt(2.0 / (1 + a * a)) * math.sqrt(3.0 / fan_in), dtype)
+    return uniform(shape, calculate_gain("leaky_relu", a) * math.sqrt(3.0 / fan_in), dtype)
 
 
 def fans(shape):
@@ -60,8 +62,58 @@ def glorot_uniform(shape, dtype=np.float32, rng=None):
     return uniform(shape, np.sqrt(6.0 / (fan_in + fan_out)), dtype, rng)
 
 
-def he_normal(shape, dtype=np.float32):
-    fan_in, _ = fans(shape)
+def calculate_gain(nonlinearity, param=None):
+    """PyTorch's gain of a nonlinearity, the factor its initialisers put on the standard deviation to make
+    up for what the nonlinearity takes from the variance: 1 for "linear", "conv2d" and "sigmoid", √2 for
+    "relu", √(2 / (1 + a²)) for "leaky_relu" of slope a = ``param`` (default 0.01), 5/3 for "tanh"."""
+    if nonlinearity in ("linear", "conv2d", "sigmoid"):
+        return 1.0
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        a = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + a * a))
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r} (minidl knows linear, conv2d, "
+                     "sigmoid, relu, leaky_relu and tanh)")
+
+
+def kaiming_normal(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", dtype=np.float32):
+    """N(0, std²), std = gain / √fan: He's normal scheme (gain √2 for a ReLU: N(0, 2 / fan)).
+
+    ``mode="fan_in"`` keeps the variance of the activations from layer to layer in the forward pass;
+    ``"fan_out"`` keeps that of the gradients in the backward pass (torchvision starts VGG's convolutions so).
+    """
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"kaiming_normal: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = fans(shape)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
     w = random.generator().standard_normal(shape, dtype=dtype)
-    w *= np.sqrt(2.0 / fan_in)
+    w *= std
     return w
+
+
+# PyTorch's in-place spellings (``nn.init.kaiming_normal_(layer.weight, ...)``): each replaces the values of
+# a tensor (a Parameter), keeping its shape and dtype, and returns it.
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    tensor.data[...] = kaiming_normal(tensor.shape, a, mode, nonlinearity, tensor.data.dtype)
+    return tensor
+
+
+def normal_(tensor, mean=0.0, std=1.0):
+    """N(mean, std²)."""
+    values = random.generator().standard_normal(tensor.shape, dtype=tensor.data.dtype)
+    values *= std
+    values += mean
+    tensor.data[...] = values
+    return tensor
+
+
+def constant_(tensor, val):
+    tensor.data[...] = val
+    return tensor
+
+
+def zeros_(tensor):
+    return constant_(tensor, 0.0)

@@ -1,6 +1,4 @@
 """The basic layers: ``Linear``, activations, ``Flatten``, ``Dropout`` and the ``Sequential`` container."""
-import warnings
-
 from .. import functional as F
 from . import init
 from .module import Module, Parameter
@@ -30,8 +28,21 @@ class Linear(Module):
 
 
 class ReLU(Module):
+    """max(x, 0) (``functional.relu``). ``inplace=True`` is accepted and printed, as PyTorch programs write
+    it (torchvision's VGG does), but the result is still a new tensor and the input is left as it was:
+    minidl's ReLU has no in-place form."""
+
+    def __init__(self, inplace=False):
+        self.inplace = inplace
+
     def forward(self, x):
         return F.relu(x)
+
+    def get_config(self):
+        return {"inplace": True} if self.inplace else {}  # {} as files saved before ReLU took an argument
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Sigmoid(Module):
@@ -52,13 +63,8 @@ class _SoftmaxLike(Module):
     def __init__(self, dim=None):
         self.dim = dim
 
-    def forward(self, x):
-        dim = self.dim
-        if dim is None:  # PyTorch's old implicit choice, kept (with its warning) for old code
-            dim = 0 if x.ndim in (0, 1, 3) else 1
-            warnings.warn(f"Implicit dimension choice for {type(self).__name__.lower()} has been deprecated. "
-                          f"Change the call to include dim=X as an argument.", UserWarning, stacklevel=2)
-        return self.op(x, dim)
+    def forward(self, x):  # dim None: PyTorch's implicit choice and its warning, at the line calling the layer
+        return self.op(x, self.dim, _stacklevel=5)
 
     def get_config(self):
         return {"dim": self.dim}

@@ -220,6 +220,7 @@ def _describe(architecture):
         config = arch["config"]
         if arch["class"] == "Sequential":
             return "Sequential(" + ", ".join(show(layer) for layer in config["layers"]) + ")"
-        return arch["class"] + "(" + ", ".join(f"{k}={v}" for k, v in config.items()) + ")"
+        return arch["class"] + "(" + ", ".join(f"{k}={show(v) if isinstance(v, dict) else v}"
+                                              for k, v in config.items()) + ")"
 
     return show(json.loads(architecture))

@@ -10,12 +10,16 @@ A model file is HDF5:
 ``architecture`` is the layer list with each layer's constructor arguments (``get_config``), e.g.
 ``{"class": "Sequential", "config": {"layers": [{"class": "Flatten", "config": {}}, {"class": "Linear",
 "config": {"in_features": 784, "out_features": 128, "bias": true}}, ...]}}``, as Keras's ``model.save``
-records its model's config: ``load_model(path)`` rebuilds the model from the file alone. A custom
+records its model's config: ``load_model(path)`` rebuilds the model from the file alone. torchvision's VGG
+(``minidl.vision.models``) is recorded the same way, its ``features`` Sequential inside its config. A custom
 ``Module`` is saved with its weights only; rebuild it in code and call ``model.load(path)``.
 
 A tensor shared by two layers (``Sequential(lin, ReLU(), lin)``) is stored once, under its first name; the
 root attribute ``tied`` (JSON, only when something is shared) maps each other name to it, e.g.
 ``{"2.weight": "0.weight", "2.bias": "0.bias"}``, and ``load_model`` ties the rebuilt layers the same way.
+The root attribute ``training`` (JSON) records each module's mode, {"": false, "0": false, ...}:
+``minidl.load(path, weights_only=False)`` restores it, as unpickling does in PyTorch; ``load_model``, as
+Keras's, returns a model in training mode.
 """
 import json
 from pathlib import Path
@@ -32,9 +36,12 @@ class ModelFileError(ValueError):
 
 
 def layer_classes():
-    """{class name: class} of the layers ``load_model`` can rebuild."""
+    """{class name: class} of the layers and models ``load_model`` can rebuild."""
+    from ..vision.models import VGG  # here, not at the top: minidl.vision imports minidl.nn
+
     classes = (layers.Linear, layers.ReLU, layers.Sigmoid, layers.Tanh, layers.Flatten, layers.Dropout,
-               layers.Softmax, layers.LogSoftmax, layers.Sequential, conv.Conv2d, conv.MaxPool2d, conv.AvgPool2d)
+               layers.Softmax, layers.LogSoftmax, layers.Sequential, conv.Conv2d, conv.MaxPool2d, conv.AvgPool2d,
+               conv.AdaptiveAvgPool2d, VGG)
     return {cls.__name__: cls for cls in classes}
 
 
@@ -60,6 +67,7 @@ def write_model_file(module, path):
             tied = tied_names(module)
             if tied:
                 f.attrs["tied"] = json.dumps(tied)
+            f.attrs["training"] = json.dumps({name: m.training for name, m in module.named_modules()})
             for name, array in module.state_dict().items():
                 f.create_dataset(name.replace(".", "/"), data=array)
     return Path(path)
@@ -118,9 +126,9 @@ def load_model(path):
     """Rebuild the model saved in ``path`` by ``Sequential.save`` and load its weights (Keras's ``load_model``).
 
     Works for a ``Sequential`` of minidl's layers (``Linear``, ``Conv2d``, activations, ``Flatten``,
-    ``Dropout``, pooling, nested ``Sequential``), whose file records the layer list. A file of a custom
-    ``Module`` (weights only) raises ``ModelFileError`` saying to build the model in code and call
-    ``model.load(path)``; so do files written before the layer list was recorded. The model is returned in
+    ``Dropout``, pooling, nested ``Sequential``) and for torchvision's VGG, whose file records the layer
+    list. A file of a custom ``Module`` (weights only) raises ``ModelFileError`` saying to build the model in
+    code and call ``model.load(path)``; so do files written before the layer list was recorded. The model is returned in
     training mode, as a newly built one would be: call ``.eval()`` before predicting with dropout.
     """
     state, attrs = read_model_file(path)
@@ -142,7 +150,12 @@ def _build(arch, classes):
         raise ValueError(f"unknown layer class {name!r} (known: {', '.join(classes)})")
     if name == "Sequential":
         return classes[name](*(_build(layer, classes) for layer in config["layers"]))
-    return classes[name](**config)
+    # an argument that is itself a module (VGG's features) is rebuilt first
+    return classes[name](**{k: _build(v, classes) if _is_architecture(v) else v for k, v in config.items()})
+
+
+def _is_architecture(value):
+    return isinstance(value, dict) and set(value) == {"class", "config"}
 
 
 def _tie(model, tied):

@@ -5,7 +5,8 @@
   pairs until a ``transform`` turns the image into a tensor. The files are read by ``minidl.datasets``.
 - ``transforms.ToTensor``, ``Normalize``, ``Compose``, ``Lambda``.
 - ``io.read_image``: an image file as a uint8 tensor (C, H, W).
+- ``models.vgg16`` and ``models.vgg19``: torchvision's VGG modules and state-dict keys, random weights only.
 """
-from . import datasets, io, transforms
+from . import datasets, io, models, transforms
 
-__all__ = ["datasets", "io", "transforms"]
+__all__ = ["datasets", "io", "models", "transforms"]

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.architecture import PREPROCESSING, TOP_INPUT, TOP_LAYERS, vgg19_shapes
+from ..models.architecture import PREPROCESSING, TOP_INPUT, TOP_LAYERS, torchvision_layout, vgg19_shapes
 from .format import WeightsFormatError, is_minidl_file, write_vgg19
 
 KERAS_LICENSE = (
@@ -45,10 +45,9 @@ TORCHVISION_LICENSE = (
     "(https://github.com/pytorch/vision/issues/160). Check before redistributing."
 )
 
-# torchvision's vgg19: `features` is a Sequential where convolutions sit at these indices (ReLUs and
-# pools in between); `classifier` is Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear.
-TORCHVISION_FEATURES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
-TORCHVISION_CLASSIFIER = {"fc1": 0, "fc2": 3, "predictions": 6}
+# torchvision's vgg19: `features` is a Sequential where convolutions sit at these indices (0, 2, 5, 7, ...;
+# ReLUs and pools in between); `classifier` is Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear.
+TORCHVISION_FEATURES = tuple(i for i, (_, kind, _) in enumerate(torchvision_layout("vgg19")[0]) if kind == "conv")
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # the first PyTorch whose torch.load(weights_only=True) refuses pickled code
@@ -57,10 +56,8 @@ SAFE_TORCH = (1, 13)
 
 def torchvision_keys():
     """{minidl layer name: torchvision state-dict prefix}, e.g. 'block1_conv1': 'features.0'."""
-    names = list(vgg19_shapes(include_top=True))
-    prefixes = [f"features.{i}" for i in TORCHVISION_FEATURES]
-    prefixes += [f"classifier.{TORCHVISION_CLASSIFIER[n]}" for n in TOP_LAYERS]
-    return dict(zip(names, prefixes))
+    return {name: f"{part}.{i}" for part, layers in zip(("features", "classifier"), torchvision_layout("vgg19"))
+            for i, (name, _, sizes) in enumerate(layers) if sizes}  # the layers with weights
 
 
 def detect_format(path):
