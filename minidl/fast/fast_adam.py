@@ -13,10 +13,9 @@ with ε' = ε for eps_placement="keras" (Keras's formula exactly) and ε' = ε c
 lr · m̂ / (√v̂ + ε) with m̂ = m / (1 - β₁ᵗ), v̂ = v / (1 - β₂ᵗ). ``tests/test_optim.py`` checks it
 against the plain step.
 
-Every element's update reads only that element, so a large parameter is cut into one contiguous range per
-worker (``parallel.each``), each updated by the same twelve passes: the same bits as in one piece. Its
-arrays are a few hundred KB each and are read and written twelve times, so two cores' caches and memory
-paths halve the step (a dense layer's weights: the largest part of a small MLP's training step).
+Every element's update reads only that element, so a large parameter (the CNN's 3136 × 128 dense layer) is
+cut into one contiguous range per worker (``parallel.each``), each updated by the same twelve passes: the
+same bits as in one piece, and each pass over half the memory on each core.
 """
 import math
 
@@ -24,9 +23,10 @@ import numpy as np
 
 from . import parallel
 
-#: Parameters of at least this many elements are split over the workers (smaller: the hand-over to a worker
-#: thread costs more than the passes themselves).
-SPLIT_ELEMENTS = 2**16
+#: Parameters of at least this many elements are split over the workers. Measured alone, Adam's step on
+#: 400,000 float32 elements took 0.64 ms split over two workers against 1.17 ms in one piece, and on 100,000
+#: 0.36 ms against 0.20 ms: below a few hundred thousand, handing work to a worker costs more than it saves.
+SPLIT_ELEMENTS = 2**18
 
 
 def adam_update(adam, param, grad, state):
