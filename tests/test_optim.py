@@ -112,6 +112,37 @@ def test_adam_fast_step_equals_the_plain_step_in_float32(placement):
     assert not np.allclose(weights["fast"].data, start)  # the weights did move
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_adam_fast_step_split_over_workers_gives_the_same_bits(monkeypatch, workers):
+    """fast_adam cuts a large parameter into one range per worker; each element's update reads only that
+    element, so the split step must equal the step in one piece bit for bit, float32, over several steps."""
+    from minidl.fast import fast_adam, parallel
+
+    monkeypatch.setattr(parallel, "WORKERS", workers)
+    if not parallel.available():
+        pytest.skip("NumPy's BLAS thread count cannot be set here: nothing is split")
+    ranges = []
+    each = parallel.each
+    monkeypatch.setattr(parallel, "each", lambda fn, n: each(lambda lo, hi: (ranges.append((lo, hi)), fn(lo, hi)), n))
+    rng = np.random.default_rng(1)
+    start = rng.standard_normal((7, 5)).astype(np.float32)
+    weights = {split: nn.Parameter(start.copy()) for split in (True, False)}
+    opts = {split: optim.Adam([w], lr=0.05, eps=1e-3) for split, w in weights.items()}
+    for _ in range(5):
+        g = rng.standard_normal(start.shape).astype(np.float32)
+        g[3, 1] = 0.0
+        for split, w in weights.items():
+            monkeypatch.setattr(fast_adam, "SPLIT_ELEMENTS", 10 if split else 10**9)
+            w.grad = g.copy()
+            with minidl.use_kernels("fast"):
+                opts[split].step()
+        np.testing.assert_array_equal(weights[True].data, weights[False].data)
+        for key in ("m", "v"):
+            np.testing.assert_array_equal(opts[True].state[0][key], opts[False].state[0][key])
+    assert len(ranges) == 5 * workers and sorted(ranges)[0][0] == 0 and max(hi for _, hi in ranges) == start.size
+    assert not np.allclose(weights[True].data, start)
+
+
 def test_adam_defaults_to_keras_eps_placement_and_the_two_differ_with_a_large_eps():
     grads = [np.array([1e-3, -2e-3])] * 3
     keras, torch = param([0.0, 0.0]), param([0.0, 0.0])

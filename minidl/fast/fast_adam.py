@@ -12,29 +12,50 @@ folds the two bias corrections into scalars:
 with ε' = ε for eps_placement="keras" (Keras's formula exactly) and ε' = ε c for "torch", where it equals
 lr · m̂ / (√v̂ + ε) with m̂ = m / (1 - β₁ᵗ), v̂ = v / (1 - β₂ᵗ). ``tests/test_optim.py`` checks it
 against the plain step.
+
+Every element's update reads only that element, so a large parameter (the CNN's 3136 × 128 dense layer) is
+cut into one contiguous range per worker (``parallel.each``), each updated by the same twelve passes: the
+same bits as in one piece, and each pass over half the memory on each core.
 """
 import math
 
 import numpy as np
 
+from . import parallel
+
+#: Parameters of at least this many elements are split over the workers. Measured alone, Adam's step on
+#: 400,000 float32 elements took 0.64 ms split over two workers against 1.17 ms in one piece, and on 100,000
+#: 0.36 ms against 0.20 ms: below a few hundred thousand, handing work to a worker costs more than it saves.
+SPLIT_ELEMENTS = 2**18
+
 
 def adam_update(adam, param, grad, state):
     """One Adam step of ``adam`` (an ``optim.Adam``) on ``param`` in place; ``grad`` already decayed."""
-    m, v = state["m"], state["v"]
     s = state.get("scratch")
     if s is None:  # allocated once, on the first step
         s = state["scratch"] = np.empty_like(param)
-    b1, b2 = adam.beta1, adam.beta2
-    np.subtract(grad, m, out=s)
+    c = math.sqrt(1 - adam.beta2**adam.t)
+    eps = adam.eps if adam.eps_placement == "keras" else adam.eps * c
+    rate = adam.lr * c / (1 - adam.beta1**adam.t)
+    arrays = (param, grad, state["m"], state["v"], s)
+    if param.size < SPLIT_ELEMENTS or not all(a.flags.c_contiguous and a.shape == param.shape for a in arrays):
+        _passes(*arrays, adam.beta1, adam.beta2, eps, rate)
+        return
+    flat = [a.reshape(-1) for a in arrays]  # views (contiguous): the updates land in the arrays
+    parallel.each(lambda lo, hi: _passes(*(a[lo:hi] for a in flat), adam.beta1, adam.beta2, eps, rate), param.size)
+
+
+def _passes(theta, g, m, v, s, b1, b2, eps, rate):
+    """The module docstring's three lines on arrays of one shape, through the scratch array s."""
+    np.subtract(g, m, out=s)
     s *= 1 - b1
     m += s
-    np.multiply(grad, grad, out=s)
+    np.multiply(g, g, out=s)
     s -= v
     s *= 1 - b2
     v += s
-    c = math.sqrt(1 - b2**adam.t)
     np.sqrt(v, out=s)
-    s += adam.eps if adam.eps_placement == "keras" else adam.eps * c
+    s += eps
     np.divide(m, s, out=s)
-    s *= adam.lr * c / (1 - b1**adam.t)
-    param -= s
+    s *= rate
+    theta -= s
