@@ -15,6 +15,8 @@ kernels (so a debugger steps through the very code you read). The default is "fa
 
 ``F.relu`` and ``F.linear`` (so ``nn.ReLU`` and ``nn.Linear``) take the fast set's versions too, through
 ``op``; the textbook set has none of its own for them: they are the Functions written in ``functional.py``.
+Likewise ``nn.Sequential`` asks the set for the steps to run (``sequential_steps``): the fast set runs a
+``Conv2d`` and the ``ReLU`` after it as one op (``minidl/fast/fusion.py``), the textbook set each layer.
 """
 import importlib
 import os
@@ -67,3 +69,9 @@ def op(name, plain):
     """The selected kernel set's function ``name`` (e.g. ``"relu"``), or ``plain`` when the set has none
     (the textbook set, for the ops ``functional.py`` writes out itself)."""
     return getattr(active(), name, plain)
+
+
+def sequential_steps(layers):
+    """The steps a ``Sequential`` of ``layers`` runs, one call each: the layers themselves, or, on the fast
+    kernels, some of them fused into one op (``minidl/fast/fusion.py``)."""
+    return op("sequential_steps", list)(layers)

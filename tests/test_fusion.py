@@ -1,0 +1,105 @@
+"""minidl/fast/fusion.py: a Sequential's Conv2d + ReLU run as one op, with the same numbers as layer by layer."""
+import numpy as np
+import pytest
+
+import minidl
+from minidl import Tensor, nn
+from minidl.fast import fusion
+
+rng = np.random.default_rng(11)
+
+
+def grads(model, x, run):
+    """Output, dL/dx and every parameter's gradient for L = Σ y·c, the model run by ``run``."""
+    xt = Tensor(x, requires_grad=True)
+    y = run(model, xt)
+    y.backward(np.cos(np.arange(y.data.size)).reshape(y.shape).astype(y.data.dtype))
+    out = [y.data.copy(), xt.grad.copy()] + [p.grad.copy() for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = None
+    return out
+
+
+def as_sequential(model, x):
+    return model(x)
+
+
+def layer_by_layer(model, x):  # what Sequential.forward would do without fusing
+    for layer in model:
+        x = layer(x)
+    return x
+
+
+def counting(monkeypatch):
+    calls = []
+    original = fusion._conv_relu
+    monkeypatch.setattr(fusion, "_conv_relu", lambda conv, x: calls.append(conv) or original(conv, x))
+    return calls
+
+
+def cnn(dtype):
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 3, 3, padding=1),
+                          nn.ReLU(), nn.Flatten(), nn.Linear(3 * 3 * 3, 5), nn.ReLU(), nn.Linear(5, 2))
+    for p in model.parameters():
+        p.data[...] = rng.standard_normal(p.shape).astype(dtype)
+    # one filter of the first layer all zeros: its pre-activation is exactly 0 everywhere, ReLU's kink
+    model[0].weight.data[1], model[0].bias.data[1] = 0, 0
+    return model
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_sequential_gives_the_same_numbers_as_layer_by_layer(monkeypatch, dtype):
+    model = cnn(dtype)
+    x = rng.standard_normal((5, 2, 6, 6)).astype(dtype)
+    calls = counting(monkeypatch)
+    fused = grads(model, x, as_sequential)
+    assert calls == [model[0], model[3]]  # both Conv2d + ReLU pairs ran fused
+    plain = grads(model, x, layer_by_layer)
+    assert len(calls) == 2  # iterating runs each layer's own forward
+    for a, b in zip(fused, plain):
+        np.testing.assert_array_equal(a, b)
+    with minidl.use_kernels("textbook"):  # and the plain kernels agree
+        textbook = grads(model, x, as_sequential)
+    assert len(calls) == 2  # the textbook kernels fuse nothing
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    for a, b in zip(fused, textbook):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    assert (fused[0] != 0).any() and (fused[2] != 0).any()
+
+
+def test_a_layer_used_twice_is_fused_at_both_places_and_its_gradients_sum(monkeypatch):
+    conv = nn.Conv2d(3, 3, 3, padding=1)
+    model = nn.Sequential(conv, nn.ReLU(), conv, nn.ReLU())
+    x = rng.standard_normal((2, 3, 5, 5))
+    calls = counting(monkeypatch)
+    fused = grads(model, x, as_sequential)
+    assert calls == [conv, conv]
+    for a, b in zip(fused, grads(model, x, layer_by_layer)):
+        np.testing.assert_array_equal(a, b)
+
+
+class OwnConv(nn.Conv2d):
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
+class OwnReLU(nn.ReLU):
+    def forward(self, x):
+        return super().forward(x) + 1
+
+
+@pytest.mark.parametrize("layers", [
+    lambda: [nn.Conv2d(2, 2, 3, padding=1, activation="relu"), nn.ReLU()],  # already fused: the ReLU runs on
+    lambda: [OwnConv(2, 2, 3, padding=1), nn.ReLU()],  # a subclass may compute something else
+    lambda: [nn.Conv2d(2, 2, 3, padding=1), OwnReLU()],
+    lambda: [nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1)],  # the ReLU before, not after
+    lambda: [nn.Conv2d(2, 2, 3, padding=1), nn.Sigmoid(), nn.ReLU()],
+])
+def test_only_minidl_conv2d_then_relu_is_fused(monkeypatch, layers):
+    model = nn.Sequential(*layers())
+    x = rng.standard_normal((2, 2, 4, 4))
+    calls = counting(monkeypatch)
+    fused = grads(model, x, as_sequential)
+    assert calls == []
+    for a, b in zip(fused, grads(model, x, layer_by_layer)):
+        np.testing.assert_array_equal(a, b)
