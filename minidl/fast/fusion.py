@@ -5,7 +5,7 @@ Run as written, the ReLU is a separate pass over the convolution's output (readi
 output and mask) and its backward a separate pass over the gradient. The fast convolution can apply the
 ReLU itself, to each chunk of its output while it is in the cache, and multiply the gradient by the ReLU's
 mask in the pass that copies it into its own layout (``Conv2d(..., activation="relu")``, Keras's way):
-measured on the Fashion-MNIST CNN, a training step 18% faster (docs/performance.md).
+measured on the Fashion-MNIST CNN, a training step 0-12% faster (docs/performance.md).
 
 Inside a ``Sequential`` the two are always fused when they can be, with nothing to ask: the convolution's
 output before the ReLU is not visible anywhere (the ``Sequential`` hands it only to the ReLU), so the result

@@ -97,6 +97,7 @@ def kaiming_normal(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", dtype
 # PyTorch's in-place spellings (``nn.init.kaiming_normal_(layer.weight, ...)``): each replaces the values of
 # a tensor (a Parameter), keeping its shape and dtype, and returns it.
 def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    """``kaiming_normal`` into ``tensor``."""
     tensor.data[...] = kaiming_normal(tensor.shape, a, mode, nonlinearity, tensor.data.dtype)
     return tensor
 
@@ -111,6 +112,7 @@ def normal_(tensor, mean=0.0, std=1.0):
 
 
 def constant_(tensor, val):
+    """Every value ``val``."""
     tensor.data[...] = val
     return tensor
 

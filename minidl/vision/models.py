@@ -91,7 +91,7 @@ def _layer(kind, sizes, dropout):
     return nn.ReLU(inplace=True) if kind == "relu" else nn.Dropout(p=dropout)
 
 
-def _vgg(arch, weights, progress, kwargs):
+def _vgg(arch, weights, kwargs):
     pretrained = kwargs.pop("pretrained", False)
     if weights is not None or pretrained:
         asked = ("pretrained=True" if weights is None else
@@ -109,11 +109,12 @@ def _vgg(arch, weights, progress, kwargs):
 
 def vgg16(*, weights=None, progress=True, **kwargs):
     """VGG16 (13 convolutions, 3 linear layers) as torchvision builds it, with random weights.
-    ``kwargs`` go to ``VGG``: ``num_classes=1000``, ``dropout=0.5``, ``init_weights=True``."""
-    return _vgg("vgg16", weights, progress, kwargs)
+    ``kwargs`` go to ``VGG``: ``num_classes=1000``, ``dropout=0.5``, ``init_weights=True``; ``progress``
+    (torchvision's download bar) is accepted and unused: nothing is downloaded."""
+    return _vgg("vgg16", weights, kwargs)
 
 
 def vgg19(*, weights=None, progress=True, **kwargs):
     """VGG19 (16 convolutions, 3 linear layers) as torchvision builds it, with random weights.
     ``kwargs`` go to ``VGG``: ``num_classes=1000``, ``dropout=0.5``, ``init_weights=True``."""
-    return _vgg("vgg19", weights, progress, kwargs)
+    return _vgg("vgg19", weights, kwargs)
