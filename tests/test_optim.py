@@ -112,6 +112,34 @@ def test_adam_fast_step_equals_the_plain_step_in_float32(placement):
     assert not np.allclose(weights["fast"].data, start)  # the weights did move
 
 
+def test_adam_fast_step_flushes_subnormal_first_moments_to_zero():
+    """Under an exactly-zero gradient m decays by β₁ a step into float32's subnormal range (below 1.2e-38),
+    where the CPU's arithmetic is many times slower; the fast step sets such an m to 0 (as TensorFlow's
+    flush-to-zero threads do), the plain step keeps it. Everything else agrees: the moments to the bit (the fast
+    step computes them in the plain step's order; no weight decay, so the gradients are the same), the weights
+    to rounding."""
+    tiny = np.finfo(np.float32).tiny
+    start = np.array([0.5, -0.25, 1.0], np.float32)
+    weights = {name: nn.Parameter(start.copy()) for name in ("fast", "textbook")}
+    opts = {name: optim.Adam([w], lr=0.01) for name, w in weights.items()}
+    for name, w in weights.items():  # one ordinary step creates the moments
+        w.grad = np.array([0.1, -0.2, 0.3], np.float32)
+        with minidl.use_kernels(name):
+            opts[name].step()
+        opts[name].state[0]["m"][:] = [1.05 * tiny, -1.1 * tiny, 1e-3]  # just above the subnormal range
+    for _ in range(3):
+        for name, w in weights.items():
+            w.grad = np.array([0.0, 0.0, 0.2], np.float32)
+            with minidl.use_kernels(name):
+                opts[name].step()
+    m_fast, m_plain = opts["fast"].state[0]["m"], opts["textbook"].state[0]["m"]
+    assert 0 < abs(m_plain[0]) < tiny and 0 < abs(m_plain[1]) < tiny  # the plain step made subnormals
+    np.testing.assert_array_equal(m_fast[:2], 0.0)
+    assert m_fast[2] == m_plain[2] and m_fast[2] > tiny  # normal moments are untouched
+    np.testing.assert_array_equal(opts["fast"].state[0]["v"], opts["textbook"].state[0]["v"])
+    np.testing.assert_allclose(weights["fast"].data, weights["textbook"].data, rtol=1e-6)
+
+
 @pytest.mark.parametrize("workers", [2, 3])
 def test_adam_fast_step_split_over_workers_gives_the_same_bits(monkeypatch, workers):
     """fast_adam cuts a large parameter into one range per worker; each element's update reads only that
