@@ -140,18 +140,21 @@ def test_adam_fast_step_flushes_subnormal_first_moments_to_zero():
     np.testing.assert_allclose(weights["fast"].data, weights["textbook"].data, rtol=1e-6)
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_adam_fast_step_split_over_workers_gives_the_same_bits(monkeypatch, workers):
-    """fast_adam cuts a large parameter into one range per worker; each element's update reads only that
-    element, so the split step must equal the step in one piece bit for bit, float32, over several steps."""
+@pytest.mark.parametrize("workers, piece", [(2, 20), (3, 20), (2, 4)])  # 35 elements: ranges of 17-18, 11-12
+def test_adam_fast_step_split_over_workers_gives_the_same_bits(monkeypatch, workers, piece):
+    """fast_adam cuts a large parameter into one range per worker (and each range into pieces of at most
+    ``piece`` elements); each element's update reads only that element, so the split step must equal the
+    step in one piece bit for bit, float32, over several steps."""
     from minidl.fast import fast_adam, parallel
 
     monkeypatch.setattr(parallel, "WORKERS", workers)
     if not parallel.available():
         pytest.skip("NumPy's BLAS thread count cannot be set here: nothing is split")
-    ranges = []
-    each = parallel.each
+    ranges, pieces = [], []
+    each, passes = parallel.each, fast_adam._passes
     monkeypatch.setattr(parallel, "each", lambda fn, n: each(lambda lo, hi: (ranges.append((lo, hi)), fn(lo, hi)), n))
+    monkeypatch.setattr(fast_adam, "_passes", lambda theta, *rest: (pieces.append(theta.size), passes(theta, *rest)))
+    # the unsplit step passes over all 35 elements at once; the split one over pieces of at most `piece`
     rng = np.random.default_rng(1)
     start = rng.standard_normal((7, 5)).astype(np.float32)
     weights = {split: nn.Parameter(start.copy()) for split in (True, False)}
@@ -161,6 +164,7 @@ def test_adam_fast_step_split_over_workers_gives_the_same_bits(monkeypatch, work
         g[3, 1] = 0.0
         for split, w in weights.items():
             monkeypatch.setattr(fast_adam, "SPLIT_ELEMENTS", 10 if split else 10**9)
+            monkeypatch.setattr(fast_adam, "PIECE_ELEMENTS", piece if split else 10**9)
             w.grad = g.copy()
             with minidl.use_kernels("fast"):
                 opts[split].step()
@@ -168,6 +172,8 @@ def test_adam_fast_step_split_over_workers_gives_the_same_bits(monkeypatch, work
         for key in ("m", "v"):
             np.testing.assert_array_equal(opts[True].state[0][key], opts[False].state[0][key])
     assert len(ranges) == 5 * workers and sorted(ranges)[0][0] == 0 and max(hi for _, hi in ranges) == start.size
+    assert sorted(pieces)[-5:] == [start.size] * 5 and max(sorted(pieces)[:-5]) <= piece
+    assert sum(pieces) == 5 * 2 * start.size  # both optimizers' five steps, every element once
     assert not np.allclose(weights[True].data, start)
 
 

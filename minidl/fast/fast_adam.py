@@ -25,8 +25,8 @@ never sees them; NumPy offers no such flag, so this step sets m's subnormals to 
 moves θ by less than lr · 1.2e-38 / ε, nothing a float32 weight can show.
 
 Every element's update reads only that element, so a large parameter (the CNN's 3136 × 128 dense layer) is
-cut into one contiguous range per worker (``parallel.each``), each updated by the same passes: the
-same bits as in one piece, and each pass over half the memory on each core.
+cut into one contiguous range per worker (``parallel.each``), and each range into pieces that fit the
+core's cache (``PIECE_ELEMENTS``), each updated by the same passes: the same bits as in one piece.
 """
 import math
 
@@ -39,6 +39,12 @@ from . import parallel
 #: 0.36 ms against 0.20 ms: below a few hundred thousand, handing work to a worker costs more than it saves.
 SPLIT_ELEMENTS = 2**18
 
+#: Each worker's range is updated in pieces of at most this many elements, so that the piece's five float
+#: arrays (θ, g, m, v, scratch) stay in the core's 2 MB L2 cache through all the passes instead of each pass
+#: streaming them from memory. Measured on one core, caches cold as after a backward pass: half the CNN's
+#: 3136 × 128 weights (200,704 elements) in one piece 0.86 ms, in two 0.71 ms, in four 0.71, in eight 0.78.
+PIECE_ELEMENTS = 2**17
+
 
 def adam_update(adam, param, grad, state):
     """One Adam step of ``adam`` (an ``optim.Adam``) on ``param`` in place; ``grad`` already decayed."""
@@ -49,11 +55,20 @@ def adam_update(adam, param, grad, state):
     eps = adam.eps if adam.eps_placement == "keras" else adam.eps * c
     rate = adam.lr * c / (1 - adam.beta1**adam.t)
     arrays = (param, grad, state["m"], state["v"], s, flags)
-    if param.size < SPLIT_ELEMENTS or not all(a.flags.c_contiguous and a.shape == param.shape for a in arrays):
+    if param.size <= PIECE_ELEMENTS or not all(a.flags.c_contiguous and a.shape == param.shape for a in arrays):
         _passes(*arrays, adam.beta1, adam.beta2, eps, rate)
         return
     flat = [a.reshape(-1) for a in arrays]  # views (contiguous): the updates land in the arrays
-    parallel.each(lambda lo, hi: _passes(*(a[lo:hi] for a in flat), adam.beta1, adam.beta2, eps, rate), param.size)
+
+    def update(lo, hi):  # elements lo..hi-1, piece by piece
+        pieces = parallel.even_ranges(hi - lo, -(-(hi - lo) // PIECE_ELEMENTS))
+        for a, b in pieces:
+            _passes(*(f[lo + a : lo + b] for f in flat), adam.beta1, adam.beta2, eps, rate)
+
+    if param.size < SPLIT_ELEMENTS:
+        update(0, param.size)
+    else:
+        parallel.each(update, param.size)
 
 
 def _passes(theta, g, m, v, s, flags, b1, b2, eps, rate):
