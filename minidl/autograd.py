@@ -294,7 +294,9 @@ class _GradStore:
     """
 
     def __init__(self, caller_grad):
-        self.kept = {id(caller_grad)}  # arrays some .grad (or the caller) holds: never to be handed on
+        # the arrays some .grad (or the caller) holds, never to be handed on, by id; held here too, because
+        # once an array is freed a new one may get its id (its address), and would then be copied needlessly
+        self.kept = {id(caller_grad): caller_grad}
 
     def add(self, t, g):
         if t.grad is not None:
@@ -303,7 +305,7 @@ class _GradStore:
             new = g
         else:
             new = g.astype(t.dtype, copy=True)
-        self.kept.add(id(new))
+        self.kept[id(new)] = new
         t.grad = new.view(Grad)  # a NumPy array that prints as PyTorch prints a gradient (printing.py)
 
 

@@ -42,9 +42,16 @@ def selected():
     return _selected
 
 
+_modules = {}  # kernel set name -> its module, once imported
+
+
 def active():
     """The module of the kernel set in use (``minidl.fast`` or ``minidl.textbook``), imported on first use."""
-    return importlib.import_module(f"minidl.{selected()}")
+    name = selected()
+    module = _modules.get(name)
+    if module is None:  # every op asks, several times a training step: import_module costs a few µs a call
+        module = _modules[name] = importlib.import_module(f"minidl.{name}")
+    return module
 
 
 class use_kernels:

@@ -48,7 +48,15 @@ def test_fast_linear_skips_the_gradients_nobody_asked_for():
     assert x.grad is None and w.grad.shape == (4, 5)
 
 
-def test_fast_relu_agrees_with_functional_at_the_kink():
+@pytest.mark.parametrize("split", [False, True])
+def test_fast_relu_agrees_with_functional_at_the_kink(monkeypatch, split):
+    """Also split over the workers (``split``: a large input, here every input), each worker's range of
+    elements its own: the same bits."""
+    ranges = []
+    if split:
+        each = parallel.each
+        monkeypatch.setattr(fast_relu, "SPLIT_ELEMENTS", 10)
+        monkeypatch.setattr(parallel, "each", lambda fn, n: each(lambda lo, hi: (ranges.append((lo, hi)), fn(lo, hi)), n))
     x = rng.standard_normal((3, 4, 5, 6))
     x[0, 0, 0, :3] = 0.0  # exactly at the kink: gradient 0, as in PyTorch
     x[1, 1] = -0.0
@@ -56,6 +64,8 @@ def test_fast_relu_agrees_with_functional_at_the_kink():
     np.testing.assert_array_equal(y2, y1)
     np.testing.assert_array_equal(g2, g1)
     assert not g2[0, 0, 0, :3].any() and not g2[1, 1].any()
+    if split and parallel.available():  # forward and backward, each over all 360 elements
+        assert len(ranges) == 2 * parallel.WORKERS and sum(hi - lo for lo, hi in ranges) == 2 * x.size
 
 
 def test_functional_relu_and_linear_take_the_selected_kernel_set():

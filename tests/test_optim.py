@@ -112,18 +112,49 @@ def test_adam_fast_step_equals_the_plain_step_in_float32(placement):
     assert not np.allclose(weights["fast"].data, start)  # the weights did move
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_adam_fast_step_split_over_workers_gives_the_same_bits(monkeypatch, workers):
-    """fast_adam cuts a large parameter into one range per worker; each element's update reads only that
-    element, so the split step must equal the step in one piece bit for bit, float32, over several steps."""
+def test_adam_fast_step_flushes_subnormal_first_moments_to_zero():
+    """Under an exactly-zero gradient m decays by β₁ a step into float32's subnormal range (below 1.2e-38),
+    where the CPU's arithmetic is many times slower; the fast step sets such an m to 0 (as TensorFlow's
+    flush-to-zero threads do), the plain step keeps it. Everything else agrees: the moments to the bit (the fast
+    step computes them in the plain step's order; no weight decay, so the gradients are the same), the weights
+    to rounding."""
+    tiny = np.finfo(np.float32).tiny
+    start = np.array([0.5, -0.25, 1.0], np.float32)
+    weights = {name: nn.Parameter(start.copy()) for name in ("fast", "textbook")}
+    opts = {name: optim.Adam([w], lr=0.01) for name, w in weights.items()}
+    for name, w in weights.items():  # one ordinary step creates the moments
+        w.grad = np.array([0.1, -0.2, 0.3], np.float32)
+        with minidl.use_kernels(name):
+            opts[name].step()
+        opts[name].state[0]["m"][:] = [1.05 * tiny, -1.1 * tiny, 1e-3]  # just above the subnormal range
+    for _ in range(3):
+        for name, w in weights.items():
+            w.grad = np.array([0.0, 0.0, 0.2], np.float32)
+            with minidl.use_kernels(name):
+                opts[name].step()
+    m_fast, m_plain = opts["fast"].state[0]["m"], opts["textbook"].state[0]["m"]
+    assert 0 < abs(m_plain[0]) < tiny and 0 < abs(m_plain[1]) < tiny  # the plain step made subnormals
+    np.testing.assert_array_equal(m_fast[:2], 0.0)
+    assert m_fast[2] == m_plain[2] and m_fast[2] > tiny  # normal moments are untouched
+    np.testing.assert_array_equal(opts["fast"].state[0]["v"], opts["textbook"].state[0]["v"])
+    np.testing.assert_allclose(weights["fast"].data, weights["textbook"].data, rtol=1e-6)
+
+
+@pytest.mark.parametrize("workers, piece", [(2, 20), (3, 20), (2, 4)])  # 35 elements: ranges of 17-18, 11-12
+def test_adam_fast_step_split_over_workers_gives_the_same_bits(monkeypatch, workers, piece):
+    """fast_adam cuts a large parameter into one range per worker (and each range into pieces of at most
+    ``piece`` elements); each element's update reads only that element, so the split step must equal the
+    step in one piece bit for bit, float32, over several steps."""
     from minidl.fast import fast_adam, parallel
 
     monkeypatch.setattr(parallel, "WORKERS", workers)
     if not parallel.available():
         pytest.skip("NumPy's BLAS thread count cannot be set here: nothing is split")
-    ranges = []
-    each = parallel.each
+    ranges, pieces = [], []
+    each, passes = parallel.each, fast_adam._passes
     monkeypatch.setattr(parallel, "each", lambda fn, n: each(lambda lo, hi: (ranges.append((lo, hi)), fn(lo, hi)), n))
+    monkeypatch.setattr(fast_adam, "_passes", lambda theta, *rest: (pieces.append(theta.size), passes(theta, *rest)))
+    # the unsplit step passes over all 35 elements at once; the split one over pieces of at most `piece`
     rng = np.random.default_rng(1)
     start = rng.standard_normal((7, 5)).astype(np.float32)
     weights = {split: nn.Parameter(start.copy()) for split in (True, False)}
@@ -133,6 +164,7 @@ def test_adam_fast_step_split_over_workers_gives_the_same_bits(monkeypatch, work
         g[3, 1] = 0.0
         for split, w in weights.items():
             monkeypatch.setattr(fast_adam, "SPLIT_ELEMENTS", 10 if split else 10**9)
+            monkeypatch.setattr(fast_adam, "PIECE_ELEMENTS", piece if split else 10**9)
             w.grad = g.copy()
             with minidl.use_kernels("fast"):
                 opts[split].step()
@@ -140,6 +172,8 @@ def test_adam_fast_step_split_over_workers_gives_the_same_bits(monkeypatch, work
         for key in ("m", "v"):
             np.testing.assert_array_equal(opts[True].state[0][key], opts[False].state[0][key])
     assert len(ranges) == 5 * workers and sorted(ranges)[0][0] == 0 and max(hi for _, hi in ranges) == start.size
+    assert sorted(pieces)[-5:] == [start.size] * 5 and max(sorted(pieces)[:-5]) <= piece
+    assert sum(pieces) == 5 * 2 * start.size  # both optimizers' five steps, every element once
     assert not np.allclose(weights[True].data, start)
 
 

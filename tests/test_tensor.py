@@ -1,8 +1,12 @@
 """The autograd engine's behaviour: dtypes, accumulation, graph freeing, no_grad, and its error messages."""
+import weakref
+
 import numpy as np
 import pytest
 
+import minidl
 from minidl import Tensor, no_grad
+from minidl.autograd import Function
 
 
 def test_python_numbers_follow_torch_tensor_and_arrays_keep_their_dtype():
@@ -59,6 +63,34 @@ def test_two_leaves_handed_one_fresh_array_by_add_get_separate_grads():
     assert not np.shares_memory(a.grad, b.grad)
     a.grad *= 0  # as an optimizer's in-place step on one gradient would
     np.testing.assert_array_equal(b.grad, [2.0, 2.0])
+
+
+def test_a_fresh_gradient_array_becomes_grad_without_a_copy():
+    """The array an op's backward makes for a leaf becomes its .grad as it is: copying it would cost a new
+    parameter-sized array per step. Here the loss's own initial gradient (a 0-d array of ones) is freed
+    before W's gradient array is made, so that array may get the freed one's id: that must not count as
+    "already held" (it once did, and every training step copied its first layer's gradient)."""
+    made = []
+
+    class Scale(Function):
+        def forward(self, w):
+            return w * 2.0
+
+        def backward(self, g):
+            made.append(g * 2.0)  # a fresh array, made after the caller's gradient is gone
+            return (made[-1],)
+
+    w = Tensor(np.ones((3, 4)), requires_grad=True)
+    for _ in range(20):
+        w.grad = None
+        Scale.apply(w).sum().backward()
+        assert np.shares_memory(w.grad, made[-1])
+    # whether the allocator reuses an address is up to it; what rules the reuse out is that the pass holds
+    # every array whose id it remembers, the caller's gradient first
+    caller = np.ones(())
+    store, caller_alive = minidl.autograd._GradStore(caller), weakref.ref(caller)
+    del caller
+    assert caller_alive() is not None and id(caller_alive()) in store.kept
 
 
 @pytest.mark.parametrize("order", ["sum first", "product first"])

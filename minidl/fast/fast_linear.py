@@ -36,9 +36,15 @@ class FastLinear(Function):
         memory.owned_by(weight)
         self.torch_name = "ViewBackward0" if x.ndim != 2 else "AddmmBackward0" if bias is not None else "MmBackward0"
         self.x, self.weight = x, weight
-        y = _matmul(x.reshape(-1, x.shape[-1]), weight.T)
+        x2 = x.reshape(-1, x.shape[-1])
+        # computed as yᵀ = W xᵀ: OpenBLAS multiplies the row-major W faster than the transposed view Wᵀ
+        # (x Wᵀ) here: 30% for the MLP's (32, 784) x (784, 128), 12% for the CNN's 3136 → 128 layer
+        y_t = _matmul(weight, x2.T)
+        y = np.empty((x2.shape[0], weight.shape[0]), dtype=y_t.dtype)  # row-major again, the bias added on the way
         if bias is not None:
-            y += bias
+            np.add(y_t.T, bias, out=y)
+        else:
+            y[...] = y_t.T
         return y.reshape(*x.shape[:-1], weight.shape[0])
 
     def backward(self, g):

@@ -1,16 +1,34 @@
-"""ReLU with its arrays kept from step to step (the plain twin: ``functional.ReLU``).
+"""ReLU with its arrays kept from step to step, large ones split over the cores (the plain twin:
+``functional.ReLU``).
 
 The same numbers as ``functional.ReLU``: y = max(x, 0), dL/dx = g ⊙ [y > 0] (0 at the kink). What differs:
 y, the mask and dL/dx come from ``memory.empty``, so from the second training step on they are arrays
 whose pages are mapped already (a fresh 6 MB array costs more in page faults than the ReLU's pass over
 it). The mask [y > 0] is made in the forward, while y is in the cache, and kept instead of y: one byte per
 element instead of four, and y itself can be freed as soon as the next layer is done with it (a max pool
-keeps only its winners' positions).
+keeps only its winners' positions). Arrays of ``SPLIT_ELEMENTS`` or more are cut into one contiguous range
+per core (``parallel.each``): the passes are bound by memory, but two cores move more of it than one.
 """
 import numpy as np
 
 from ..autograd import Function
-from . import memory
+from . import memory, parallel
+
+#: Inputs of at least this many elements are split over the workers. Measured for the ReLU after the
+#: CNN's first convolution (64 × 32 × 28 × 28, 1.6 million floats), forward 0.78 ms split against 1.14 ms
+#: on one core, backward 0.82 against 1.20; for 64 × 64 × 14 × 14 (0.8 million), 0.54 against 0.52 and
+#: 0.55 against 0.61: below about a million, the hand-over eats the gain.
+SPLIT_ELEMENTS = 2**20
+
+
+def _elementwise(fn, *arrays):
+    """fn(*arrays) on the whole arrays, or on one range of their flattened elements per worker when they are
+    large (all of one shape, C-contiguous: ``memory.empty``'s arrays and a kernel's outputs)."""
+    if arrays[0].size < SPLIT_ELEMENTS or not all(a.flags.c_contiguous for a in arrays):
+        fn(*arrays)
+        return
+    flat = [a.reshape(-1) for a in arrays]
+    parallel.each(lambda lo, hi: fn(*(a[lo:hi] for a in flat)), flat[0].size)
 
 
 class FastReLU(Function):
@@ -19,14 +37,17 @@ class FastReLU(Function):
 
     def forward(self, x):
         y = memory.empty(x.shape, x.dtype)
-        np.maximum(x, 0, out=y)
-        if self.needs_input_grad[0]:
-            self.mask = np.greater(y, 0, out=memory.empty(y.shape, bool))
+        if not self.needs_input_grad[0]:
+            _elementwise(lambda x, y: np.maximum(x, 0, out=y), x, y)
+            return y
+        self.mask = memory.empty(y.shape, bool)
+        _elementwise(lambda x, y, mask: (np.maximum(x, 0, out=y), np.greater(y, 0, out=mask)), x, y, self.mask)
         return y
 
     def backward(self, g):
         dx = memory.empty(g.shape, np.result_type(g, self.mask))
-        return (np.multiply(g, self.mask, out=dx),)
+        _elementwise(lambda g, mask, dx: np.multiply(g, mask, out=dx), g, self.mask, dx)
+        return (dx,)
 
 
 def relu(x):

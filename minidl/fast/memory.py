@@ -21,6 +21,7 @@ Inside minidl, with nothing to call, two things do the same for the arrays the k
   out again for ``STALE_AFTER`` requests (a shape no longer used) is let go, too.
 """
 import ctypes
+import math
 import os
 import sys
 import threading
@@ -106,7 +107,7 @@ def empty(shape, dtype):
     global _requests
     dtype = np.dtype(dtype)
     shape = tuple(int(n) for n in shape)
-    size = dtype.itemsize * int(np.prod(shape))
+    size = dtype.itemsize * math.prod(shape)
     if size < MIN_BYTES or not _owners:
         return np.empty(shape, dtype=dtype)
     with _kept_lock:

@@ -182,20 +182,32 @@ def matmul(a, b, out=None, min_flops=0):
     return out
 
 
-@contextmanager
-def one_blas_thread():
-    """Run the block (on the calling thread) with BLAS on one thread, restored afterwards: a product too
-    small to split, kept off BLAS's own threads, which would spin on the cores after it (and, on a busy
-    machine, wait for a core: a 0.7 ms product measured 30-60 ms on BLAS's two threads there)."""
-    if _in_worker() or not available():
-        yield
-        return
-    with _lock, blas_threads(1):
-        _splitting.active = True  # what the block calls from here runs as it is (see _in_worker)
-        try:
-            yield
-        finally:
+class one_blas_thread:
+    """``with one_blas_thread():`` runs the block (on the calling thread) with BLAS on one thread, restored
+    afterwards: a product too small to split, kept off BLAS's own threads, which would spin on the cores
+    after it (and, on a busy machine, wait for a core: a 0.7 ms product measured 30-60 ms on BLAS's two
+    threads there; the MLP's training step 3.5 ms against 1.3 ms with one core taken by another program).
+
+    A class rather than a ``contextmanager`` generator, and BLAS's count set only when it is not 1 already:
+    the MLP's training step enters it five times, and each entry cost 7 µs as a generator."""
+
+    def __enter__(self):
+        self.splits = not _in_worker() and available()
+        if self.splits:  # what the block calls from here runs as it is (see _in_worker)
+            _lock.acquire()
+            get, set_ = blas.thread_functions()
+            self.before = get()
+            if self.before != 1:
+                set_(1)
+            _splitting.active = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.splits:
             _splitting.active = False
+            if self.before != 1:
+                blas.thread_functions()[1](self.before)
+            _lock.release()
 
 
 def ordered_sum(parts):
