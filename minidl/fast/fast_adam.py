@@ -16,7 +16,7 @@ against the plain step.
 
 Why m is flushed. Wherever g is exactly 0 step after step (the weights of a pixel that is 0 in every image
 of the batch, such as Fashion-MNIST's borders; a dead ReLU's), m shrinks by β₁ each step, and after
-~800 steps it falls below 1.2e-38, float32's smallest normal number. Below that lie the *subnormal*
+several hundred steps it falls below 1.2e-38, float32's smallest normal number. Below that lie the *subnormal*
 numbers, which the CPU handles in microcode, 10-100 times slower than normal ones: after one epoch of
 the MLP 7% of its first layer's m was subnormal, and each pass over m touching them took about 4 times as
 long (measured: Adam's step 0.25 ms with no subnormal m, 1.0 ms with 7%). TensorFlow runs its CPU threads
