@@ -30,10 +30,19 @@ def layer_by_layer(model, x):  # what Sequential.forward would do without fusing
     return x
 
 
-def counting(monkeypatch):
+def counting(monkeypatch, pooled=None):
+    """The convolutions run fused (with their pool: also recorded in ``pooled``, if given)."""
     calls = []
-    original = fusion._conv_relu
-    monkeypatch.setattr(fusion, "_conv_relu", lambda conv, x: calls.append(conv) or original(conv, x))
+    conv_relu, conv_relu_pool = fusion._conv_relu, fusion._conv_relu_pool
+    monkeypatch.setattr(fusion, "_conv_relu", lambda conv, x: calls.append(conv) or conv_relu(conv, x))
+
+    def with_pool(conv, pool, x):
+        calls.append(conv)
+        if pooled is not None:
+            pooled.append(pool)
+        return conv_relu_pool(conv, pool, x)
+
+    monkeypatch.setattr(fusion, "_conv_relu_pool", with_pool)
     return calls
 
 
@@ -65,6 +74,50 @@ def test_fused_sequential_gives_the_same_numbers_as_layer_by_layer(monkeypatch, 
     for a, b in zip(fused, textbook):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
     assert (fused[0] != 0).any() and (fused[2] != 0).any()
+
+
+@pytest.mark.parametrize("layers, x_shape", [
+    (lambda: [nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)], (3, 2, 6, 6)),
+    (lambda: [nn.Conv2d(2, 4, 3, padding=1, activation="relu"), nn.MaxPool2d(2)], (3, 2, 6, 6)),  # Keras's way
+    (lambda: [nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2)], (3, 2, 7, 7)),  # overlapping windows
+    (lambda: [nn.Conv2d(2, 4, 3), nn.ReLU(), nn.MaxPool2d(2)], (1, 2, 9, 8)),  # rows left over, one image
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv_relu_and_the_max_pool_after_run_as_one_op_with_the_same_numbers(monkeypatch, layers, x_shape, dtype):
+    """The ReLU's mask applied to the pool's gradient instead of the convolution's: the same bits, also at
+    ReLU's kink (a filter whose pre-activation is 0 everywhere: its windows' maxima are 0) and where
+    overlapping windows share a winner."""
+    model = nn.Sequential(*layers())
+    for p in model.parameters():
+        p.data[...] = rng.standard_normal(p.shape).astype(dtype)
+    model[0].weight.data[1], model[0].bias.data[1] = 0, 0
+    x = rng.standard_normal(x_shape).astype(dtype)
+    pooled = []
+    calls = counting(monkeypatch, pooled)
+    fused = grads(model, x, as_sequential)
+    assert calls == [model[0]] and pooled == [model[-1]]
+    for a, b in zip(fused, grads(model, x, layer_by_layer)):
+        np.testing.assert_array_equal(a, b)
+    assert not fused[2][1].any() and fused[2][0].any()  # no gradient through the filter at the kink
+    with minidl.no_grad():  # no graph: nothing kept for a backward
+        np.testing.assert_array_equal(model(Tensor(x)).data, fused[0])
+
+
+class OwnMaxPool(nn.MaxPool2d):
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
+@pytest.mark.parametrize("pool", [lambda: OwnMaxPool(2), lambda: nn.AvgPool2d(2)])
+def test_only_minidl_max_pool_joins_the_fused_convolution(monkeypatch, pool):
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), pool())
+    x = rng.standard_normal((2, 2, 4, 4))
+    pooled = []
+    calls = counting(monkeypatch, pooled)
+    fused = grads(model, x, as_sequential)
+    assert calls == [model[0]] and pooled == []  # the convolution and its ReLU still fused, the pool apart
+    for a, b in zip(fused, grads(model, x, layer_by_layer)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_layer_used_twice_is_fused_at_both_places_and_its_gradients_sum(monkeypatch):

@@ -13,7 +13,7 @@ import minidl
 from minidl import Function, Tensor, gradcheck
 from minidl import functional as F
 from minidl import fast, indexing, losses, ops, style, textbook
-from minidl.fast import fast_conv, fast_gram, fast_linear, fast_pool, fast_relu
+from minidl.fast import fast_conv, fast_gram, fast_linear, fast_pool, fast_relu, fusion
 from minidl.textbook import convolution as tb_conv
 from minidl.textbook import gram as tb_gram
 from minidl.textbook import pooling as tb_pool
@@ -218,6 +218,12 @@ CASES.update({
     tb_conv.Im2col: [
         (lambda x: tb_conv.Im2col.apply(x, kernel_size=(3, 2), stride=(1, 1), padding=(1, 1)), [randn(2, 2, 4, 3)]),
         (lambda x: tb_conv.Im2col.apply(x, kernel_size=(3, 3), stride=(2, 2), padding=(0, 0)), [randn(1, 2, 7, 6)]),
+    ],
+    fusion.ConvReLUMaxPool: [  # a Sequential's Conv2d, ReLU and MaxPool2d as one op
+        (lambda x, w, b: fusion.ConvReLUMaxPool.apply(x, w, b, padding=1, kernel_size=2),
+         [randn(2, 3, 4, 6), randn(4, 3, 3, 3), randn(4)]),
+        (lambda x, w, b: fusion.ConvReLUMaxPool.apply(x, w, b, stride=1, padding=0, kernel_size=3, pool_stride=2),
+         [randn(1, 2, 9, 8), randn(3, 2, 3, 3), randn(3)]),
     ],
     fast_pool.FastMaxPool2dFunction: [pool_case(fast.max_pool2d, *case) for case in POOL_CASES],
     tb_pool.MaxPool2dFunction: [pool_case(textbook.max_pool2d, *case) for case in POOL_CASES],

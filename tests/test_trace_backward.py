@@ -74,15 +74,21 @@ def test_mlp_steps_read_as_the_chain_rule():
 
 
 def test_cnn_formulas_come_from_the_selected_kernels_docstrings():
-    for kernels, conv_formula in (("textbook", "dL/dcols = Wᵀ @ g"), ("fast", "dL/dx += col2im(Wᵀ @ g)")):
-        with minidl.use_kernels(kernels):
-            model, loss = cnn_loss()
-            trace = viz.trace_backward(loss, params=model)
-        conv = next(s for s in trace if s.op == "Conv2d")
-        assert conv_formula in conv.formula and conv.inputs == ((2, 1, 8, 8), (3, 1, 3, 3), (3,))
-        assert conv.shape == (2, 3, 8, 8)
-        pool = next(s for s in trace if s.op == "MaxPool2d")
-        assert pool.inputs == ((2, 3, 8, 8),) and pool.shape == (2, 3, 4, 4)
+    with minidl.use_kernels("textbook"):  # every layer its own step
+        model, loss = cnn_loss()
+        trace = viz.trace_backward(loss, params=model)
+    conv = next(s for s in trace if s.op == "Conv2d")
+    assert "dL/dcols = Wᵀ @ g" in conv.formula and conv.inputs == ((2, 1, 8, 8), (3, 1, 3, 3), (3,))
+    assert conv.shape == (2, 3, 8, 8)
+    pool = next(s for s in trace if s.op == "MaxPool2d")
+    assert pool.inputs == ((2, 3, 8, 8),) and pool.shape == (2, 3, 4, 4)
+    with minidl.use_kernels("fast"):  # the Sequential's Conv2d (its ReLU fused) and MaxPool2d: one step
+        model, loss = cnn_loss()
+        trace = viz.trace_backward(loss, params=model)
+    assert not any(s.op in ("Conv2d", "MaxPool2d") for s in trace)
+    fused = next(s for s in trace if s.op == "ConvReLUMaxPool")
+    assert "pool_backward(g_p ⊙ [p > 0])" in fused.formula
+    assert fused.inputs == ((2, 1, 8, 8), (3, 1, 3, 3), (3,)) and fused.shape == (2, 3, 4, 4)
 
 
 def test_it_is_a_backward_the_leaves_get_the_grads_a_plain_backward_gives():
