@@ -69,7 +69,7 @@ def test_a_fresh_gradient_array_becomes_grad_without_a_copy():
     """The array an op's backward makes for a leaf becomes its .grad as it is: copying it would cost a new
     parameter-sized array per step. Here the loss's own initial gradient (a 0-d array of ones) is freed
     before W's gradient array is made, so that array may get the freed one's id: that must not count as
-    "already held" (it once did, and every training step copied its first layer's gradient)."""
+    "already held" (an MLP's training step would copy its first layer's gradient every time)."""
     made = []
 
     class Scale(Function):

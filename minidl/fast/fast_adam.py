@@ -25,7 +25,7 @@ never sees them; NumPy offers no such flag, so this step sets m's subnormals to 
 moves θ by less than lr · 1.2e-38 / ε, nothing a float32 weight can show.
 
 Every element's update reads only that element, so a large parameter (the CNN's 3136 × 128 dense layer) is
-cut into one contiguous range per worker (``parallel.each``), and each range into pieces that fit the
+cut into one contiguous range per worker (``parallel.each_range``), and each range into pieces that fit the
 core's cache (``PIECE_ELEMENTS``), each updated by the same passes: the same bits as in one piece.
 """
 import math
@@ -54,21 +54,16 @@ def adam_update(adam, param, grad, state):
     c = math.sqrt(1 - adam.beta2**adam.t)
     eps = adam.eps if adam.eps_placement == "keras" else adam.eps * c
     rate = adam.lr * c / (1 - adam.beta1**adam.t)
-    arrays = (param, grad, state["m"], state["v"], s, flags)
-    if param.size <= PIECE_ELEMENTS or not all(a.flags.c_contiguous and a.shape == param.shape for a in arrays):
-        _passes(*arrays, adam.beta1, adam.beta2, eps, rate)
-        return
-    flat = [a.reshape(-1) for a in arrays]  # views (contiguous): the updates land in the arrays
 
-    def update(lo, hi):  # elements lo..hi-1, piece by piece
-        pieces = parallel.even_ranges(hi - lo, -(-(hi - lo) // PIECE_ELEMENTS))
-        for a, b in pieces:
-            _passes(*(f[lo + a : lo + b] for f in flat), adam.beta1, adam.beta2, eps, rate)
+    def update(*arrays):  # one worker's range of the elements (or all of them), piece by piece
+        n = arrays[0].size
+        if arrays[0].ndim != 1 or n <= PIECE_ELEMENTS:  # not flattened: another layout, taken whole
+            _passes(*arrays, adam.beta1, adam.beta2, eps, rate)
+            return
+        for a, b in parallel.even_ranges(n, -(-n // PIECE_ELEMENTS)):
+            _passes(*(x[a:b] for x in arrays), adam.beta1, adam.beta2, eps, rate)
 
-    if param.size < SPLIT_ELEMENTS:
-        update(0, param.size)
-    else:
-        parallel.each(update, param.size)
+    parallel.each_range(update, (param, grad, state["m"], state["v"], s, flags), SPLIT_ELEMENTS)
 
 
 def _passes(theta, g, m, v, s, flags, b1, b2, eps, rate):

@@ -7,7 +7,7 @@ whose pages are mapped already (a fresh 6 MB array costs more in page faults tha
 it). The mask [y > 0] is made in the forward, while y is in the cache, and kept instead of y: one byte per
 element instead of four, and y itself can be freed as soon as the next layer is done with it (a max pool
 keeps only its winners' positions). Arrays of ``SPLIT_ELEMENTS`` or more are cut into one contiguous range
-per core (``parallel.each``): the passes are bound by memory, but two cores move more of it than one.
+per core (``parallel.each_range``): the passes are bound by memory, but two cores move more of it than one.
 """
 import numpy as np
 
@@ -21,16 +21,6 @@ from . import memory, parallel
 SPLIT_ELEMENTS = 2**20
 
 
-def _elementwise(fn, *arrays):
-    """fn(*arrays) on the whole arrays, or on one range of their flattened elements per worker when they are
-    large (all of one shape, C-contiguous: ``memory.empty``'s arrays and a kernel's outputs)."""
-    if arrays[0].size < SPLIT_ELEMENTS or not all(a.flags.c_contiguous for a in arrays):
-        fn(*arrays)
-        return
-    flat = [a.reshape(-1) for a in arrays]
-    parallel.each(lambda lo, hi: fn(*(a[lo:hi] for a in flat)), flat[0].size)
-
-
 class FastReLU(Function):
     """y = max(x, 0).   dL/dx = g ⊙ [x > 0]  (the kink at 0 gets gradient 0, as in PyTorch)."""
     torch_name = "ReluBackward0"
@@ -38,16 +28,22 @@ class FastReLU(Function):
     def forward(self, x):
         y = memory.empty(x.shape, x.dtype)
         if not self.needs_input_grad[0]:
-            _elementwise(lambda x, y: np.maximum(x, 0, out=y), x, y)
+            parallel.each_range(lambda x, y: np.maximum(x, 0, out=y), (x, y), SPLIT_ELEMENTS)
             return y
         self.mask = memory.empty(y.shape, bool)
-        _elementwise(lambda x, y, mask: (np.maximum(x, 0, out=y), np.greater(y, 0, out=mask)), x, y, self.mask)
+        parallel.each_range(_relu_and_mask, (x, y, self.mask), SPLIT_ELEMENTS)
         return y
 
     def backward(self, g):
         dx = memory.empty(g.shape, np.result_type(g, self.mask))
-        _elementwise(lambda g, mask, dx: np.multiply(g, mask, out=dx), g, self.mask, dx)
+        parallel.each_range(lambda g, mask, dx: np.multiply(g, mask, out=dx), (g, self.mask, dx), SPLIT_ELEMENTS)
         return (dx,)
+
+
+def _relu_and_mask(x, y, mask):
+    """y = max(x, 0), then mask = [y > 0] while y is in the cache."""
+    np.maximum(x, 0, out=y)
+    np.greater(y, 0, out=mask)
 
 
 def relu(x):

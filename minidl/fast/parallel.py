@@ -23,7 +23,6 @@ the chunks one after another, each product on BLAS's own threads.
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -44,20 +43,29 @@ def available():
     return WORKERS > 1 and blas.thread_functions() is not None
 
 
-@contextmanager
-def blas_threads(count):
-    """Run the block with BLAS limited to ``count`` threads; the previous count is restored afterwards."""
-    api = blas.thread_functions()
-    if api is None:
-        yield
-        return
-    get, set_ = api
-    before = get()
-    set_(count)
-    try:
-        yield
-    finally:
-        set_(before)
+class blas_threads:
+    """``with blas_threads(count):`` runs the block with BLAS limited to ``count`` threads; the previous
+    count is restored afterwards. The count is set only when it differs (a class, not a ``contextmanager``
+    generator: the small products of a training step enter it several times a step, 4 µs an entry here
+    against 7 as a generator)."""
+
+    def __init__(self, count):
+        self.count = count
+
+    def __enter__(self):
+        api, self.restore = blas.thread_functions(), None
+        if api is not None:
+            get, set_ = api
+            before = get()
+            if before != self.count:
+                set_(self.count)
+                self.restore = set_, before
+        return self
+
+    def __exit__(self, *exc):
+        if self.restore is not None:
+            set_, before = self.restore
+            set_(before)
 
 
 def single_threaded_blas():
@@ -186,28 +194,36 @@ class one_blas_thread:
     """``with one_blas_thread():`` runs the block (on the calling thread) with BLAS on one thread, restored
     afterwards: a product too small to split, kept off BLAS's own threads, which would spin on the cores
     after it (and, on a busy machine, wait for a core: a 0.7 ms product measured 30-60 ms on BLAS's two
-    threads there; the MLP's training step 3.5 ms against 1.3 ms with one core taken by another program).
-
-    A class rather than a ``contextmanager`` generator, and BLAS's count set only when it is not 1 already:
-    the MLP's training step enters it five times, and each entry cost 7 µs as a generator."""
+    threads there; the MLP's training step 3.5 ms against 1.3 ms with one core taken by another program)."""
 
     def __enter__(self):
         self.splits = not _in_worker() and available()
         if self.splits:  # what the block calls from here runs as it is (see _in_worker)
             _lock.acquire()
-            get, set_ = blas.thread_functions()
-            self.before = get()
-            if self.before != 1:
-                set_(1)
+            self.threads = blas_threads(1).__enter__()
             _splitting.active = True
         return self
 
     def __exit__(self, *exc):
         if self.splits:
             _splitting.active = False
-            if self.before != 1:
-                blas.thread_functions()[1](self.before)
+            self.threads.__exit__(*exc)
             _lock.release()
+
+
+def each_range(fn, arrays, min_elements):
+    """``fn(*views)`` for one range of the arrays' elements per worker, at once, when they hold at least
+    ``min_elements`` each: elementwise passes (a ReLU, Adam's step) split over the cores, each range of
+    every array a contiguous stretch of memory. Smaller arrays go to ``fn`` whole, flattened; arrays that
+    are not all C-contiguous of one shape go to it as they are."""
+    if not all(a.flags.c_contiguous and a.shape == arrays[0].shape for a in arrays):
+        fn(*arrays)
+        return
+    flat = [a.reshape(-1) for a in arrays]  # views: what fn writes lands in the arrays
+    if flat[0].size < min_elements:
+        fn(*flat)
+        return
+    each(lambda lo, hi: fn(*(a[lo:hi] for a in flat)), flat[0].size)
 
 
 def ordered_sum(parts):
