@@ -1,4 +1,5 @@
-"""minidl/fast/fusion.py: a Sequential's Conv2d + ReLU run as one op, with the same numbers as layer by layer."""
+"""minidl/fast/fusion.py: a Sequential's Conv2d + ReLU (+ MaxPool2d) and Linear + ReLU run as one op, with the
+same numbers as layer by layer."""
 import numpy as np
 import pytest
 
@@ -31,10 +32,12 @@ def layer_by_layer(model, x):  # what Sequential.forward would do without fusing
 
 
 def counting(monkeypatch, pooled=None):
-    """The convolutions run fused (with their pool: also recorded in ``pooled``, if given)."""
+    """The layers that run fused with their ReLU, in order (a convolution with its pool: the pool also
+    recorded in ``pooled``, if given)."""
     calls = []
-    conv_relu, conv_relu_pool = fusion._conv_relu, fusion._conv_relu_pool
+    conv_relu, conv_relu_pool, linear_relu = fusion._conv_relu, fusion._conv_relu_pool, fusion._linear_relu
     monkeypatch.setattr(fusion, "_conv_relu", lambda conv, x: calls.append(conv) or conv_relu(conv, x))
+    monkeypatch.setattr(fusion, "_linear_relu", lambda linear, x: calls.append(linear) or linear_relu(linear, x))
 
     def with_pool(conv, pool, x):
         calls.append(conv)
@@ -62,14 +65,14 @@ def test_fused_sequential_gives_the_same_numbers_as_layer_by_layer(monkeypatch, 
     x = rng.standard_normal((5, 2, 6, 6)).astype(dtype)
     calls = counting(monkeypatch)
     fused = grads(model, x, as_sequential)
-    assert calls == [model[0], model[3]]  # both Conv2d + ReLU pairs ran fused
+    assert calls == [model[0], model[3], model[6]]  # both Conv2d + ReLU pairs and the Linear + ReLU ran fused
     plain = grads(model, x, layer_by_layer)
-    assert len(calls) == 2  # iterating runs each layer's own forward
+    assert len(calls) == 3  # iterating runs each layer's own forward
     for a, b in zip(fused, plain):
         np.testing.assert_array_equal(a, b)
     with minidl.use_kernels("textbook"):  # and the plain kernels agree
         textbook = grads(model, x, as_sequential)
-    assert len(calls) == 2  # the textbook kernels fuse nothing
+    assert len(calls) == 3  # the textbook kernels fuse nothing
     tol = 1e-10 if dtype == np.float64 else 1e-4
     for a, b in zip(fused, textbook):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
@@ -156,3 +159,50 @@ def test_only_minidl_conv2d_then_relu_is_fused(monkeypatch, layers):
     assert calls == []
     for a, b in zip(fused, grads(model, x, layer_by_layer)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("x_shape", [(6, 4), (2, 3, 4)])  # a batch of rows; leading axes (Linear takes any)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_linear_then_relu_runs_as_one_op_with_the_same_numbers(monkeypatch, x_shape, dtype):
+    """Also at ReLU's kink: one unit's weights and bias all 0, so its pre-activation is exactly 0 (+0.0 and,
+    from a negative bias's sum, -0.0 both count as not > 0): it passes no gradient to its weights or to x."""
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3), nn.ReLU())
+    for p in model.parameters():
+        p.data[...] = rng.standard_normal(p.shape).astype(dtype)
+    model[0].weight.data[1], model[0].bias.data[1] = 0, 0
+    model[0].weight.data[2], model[0].bias.data[2] = 0, -0.0
+    x = rng.standard_normal(x_shape).astype(dtype)
+    calls = counting(monkeypatch)
+    fused = grads(model, x, as_sequential)
+    assert calls == [model[0], model[2]]
+    for a, b in zip(fused, grads(model, x, layer_by_layer)):
+        np.testing.assert_array_equal(a, b)
+    w0_grad = fused[2]
+    assert not w0_grad[1:3].any() and w0_grad[0].any()
+    with minidl.no_grad():
+        np.testing.assert_array_equal(model(Tensor(x)).data, fused[0])
+    assert model(Tensor(x, requires_grad=True)).grad_fn.name() == "ReluBackward0"  # PyTorch's name for y's op
+    with minidl.no_grad():  # no mask kept without a graph
+        assert model(Tensor(x)).grad_fn is None
+
+
+class OwnLinear(nn.Linear):
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
+@pytest.mark.parametrize("layers", [
+    lambda: [OwnLinear(3, 2), nn.ReLU()],
+    lambda: [nn.Linear(3, 2), OwnReLU()],
+    lambda: [nn.ReLU(), nn.Linear(3, 2)],
+    lambda: [nn.Linear(3, 2), nn.Sigmoid(), nn.ReLU()],
+])
+def test_only_minidl_linear_then_relu_is_fused(monkeypatch, layers):
+    model = nn.Sequential(*layers())
+    x = rng.standard_normal((4, 3))
+    calls = counting(monkeypatch)
+    fused = grads(model, x, as_sequential)
+    assert calls == []
+    for a, b in zip(fused, grads(model, x, layer_by_layer)):
+        np.testing.assert_array_equal(a, b)
+

@@ -225,6 +225,10 @@ CASES.update({
         (lambda x, w, b: fusion.ConvReLUMaxPool.apply(x, w, b, stride=1, padding=0, kernel_size=3, pool_stride=2),
          [randn(1, 2, 9, 8), randn(3, 2, 3, 3), randn(3)]),
     ],
+    fusion.LinearReLU: [  # a Sequential's Linear and ReLU as one op; leading axes as Linear allows them
+        (lambda x, w, b: fusion.LinearReLU.apply(x, w, b), [randn(4, 3), randn(5, 3), randn(5)]),
+        (lambda x, w: fusion.LinearReLU.apply(x, w, None), [randn(2, 3, 4), randn(2, 4)]),  # Linear(bias=False)
+    ],
     fast_pool.FastMaxPool2dFunction: [pool_case(fast.max_pool2d, *case) for case in POOL_CASES],
     tb_pool.MaxPool2dFunction: [pool_case(textbook.max_pool2d, *case) for case in POOL_CASES],
     fast_pool.FastAvgPool2dFunction: [pool_case(fast.avg_pool2d, *case) for case in POOL_CASES],

@@ -56,8 +56,9 @@ def test_order_and_norms_are_those_of_the_engine(build):
 
 
 def test_mlp_steps_read_as_the_chain_rule():
-    model, loss = mlp_loss()
-    trace = viz.trace_backward(loss, params=model)
+    with minidl.use_kernels("textbook"):  # every layer its own step
+        model, loss = mlp_loss()
+        trace = viz.trace_backward(loss, params=model)
     assert [(s.op, s.tensor) for s in trace] == [
         ("CrossEntropy", "–"), ("Linear", "–"), ("AccumulateGrad", "2.bias"), ("AccumulateGrad", "2.weight"),
         ("ReLU", "–"), ("Linear", "–"), ("AccumulateGrad", "0.bias"), ("AccumulateGrad", "0.weight")]
@@ -71,6 +72,12 @@ def test_mlp_steps_read_as_the_chain_rule():
     text = str(trace)
     assert text.splitlines()[0].startswith("#") and "2.weight" in text and len(text.splitlines()) == 9
     assert "<table>" in trace._repr_html_() and "⊙" in trace._repr_html_()
+    with minidl.use_kernels("fast"):  # the Sequential's Linear and its ReLU: one step
+        model, loss = mlp_loss()
+        trace = viz.trace_backward(loss, params=model)
+    assert [s.op for s in trace] == ["CrossEntropy", "Linear", "AccumulateGrad", "AccumulateGrad", "LinearReLU",
+                                     "AccumulateGrad", "AccumulateGrad"]
+    assert trace[4].formula.startswith("dL/dx = (g ⊙ m) W") and trace[4].shape == (4, 5)
 
 
 def test_cnn_formulas_come_from_the_selected_kernels_docstrings():
@@ -98,7 +105,7 @@ def test_it_is_a_backward_the_leaves_get_the_grads_a_plain_backward_gives():
     trace = viz.trace_backward(loss)
     for p, q in zip(model.parameters(), plain_model.parameters()):
         np.testing.assert_array_equal(p.grad, q.grad)
-    assert len(trace) == 8
+    assert len(trace) == 7  # the loss, two products (the first with its ReLU) and four parameters
     with pytest.raises(RuntimeError, match="freed"):
         viz.trace_backward(loss)  # the graph was freed, as by backward()
 
