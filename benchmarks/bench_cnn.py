@@ -5,6 +5,7 @@
     python benchmarks/bench_cnn.py --tuned            (minidl with the process-wide opt-ins of minidl.fast)
     python benchmarks/bench_cnn.py --threads 1 --cpu-time       (on a busy machine: the work, not the waiting)
     python benchmarks/bench_cnn.py --profile [--threads 1 --cpu-time]   (where minidl's time goes)
+    python benchmarks/bench_cnn.py --profile-torch                      (where PyTorch's goes)
 
 The network of examples/fashion_cnn.py, written as a PyTorch user writes it, in both frameworks:
 Conv2d(1, 32, 3, padding=1) → ReLU → MaxPool2d(2) → Conv2d(32, 64, 3, padding=1) → ReLU → MaxPool2d(2) →
@@ -34,7 +35,8 @@ changes.
 ``--profile`` runs minidl alone, with every op's forward and backward timed (wrappers around
 ``Function.apply`` and ``Function.input_grads``, so the numbers include the ops' Python overhead but not
 the engine's bookkeeping, which shows up as "autograd, other"), and prints milliseconds per step per op
-and pass.
+and pass. ``--profile-torch`` runs PyTorch alone under ``torch.profiler`` and prints each op's own CPU
+time per step (ops told apart by their input shapes), the largest first.
 """
 import argparse
 import json
@@ -130,7 +132,7 @@ def run_minidl(x, y, batches, clock, profile=False, fused_relu=False, tuned=Fals
     return times, float(loss.item())
 
 
-def run_torch(x, y, batches, threads, clock):
+def run_torch(x, y, batches, threads, clock, profile=False):
     import torch
 
     torch.set_num_threads(threads)
@@ -145,16 +147,33 @@ def run_torch(x, y, batches, threads, clock):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)  # minidl's default eps (Keras's)
     x, y = torch.from_numpy(x), torch.from_numpy(y)
     times, loss = [], None
+    profiler = torch.profiler.profile(record_shapes=True) if profile else None
     for k, index in enumerate(batches):
         if k == WARMUP:
             start = clock()
+            if profiler:
+                profiler.start()
         index = torch.from_numpy(index)
         loss = nn.functional.cross_entropy(model(x[index]), y[index])
         opt.zero_grad()
         loss.backward()
         opt.step()
     times.append(clock() - start)
+    if profiler:
+        profiler.stop()
+        report_torch_profile(profiler, len(batches) - WARMUP, times[0])
     return times, float(loss.item())
+
+
+def report_torch_profile(profiler, steps, seconds, rows=16):
+    """The ops' own CPU time (without what they call) per step, the largest first, by op and input shapes."""
+    ms = 1000 / steps
+    print(f"PyTorch, {steps} steps: {seconds:.2f} s, {seconds * ms:.1f} ms/step (under the profiler); per step:")
+    print(f"  {'op':<40} {'input shapes':<56} {'ms':>6}")
+    events = sorted(profiler.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
+    for e in events[:rows]:
+        shapes = ", ".join("×".join(map(str, s)) for s in e.input_shapes if s)
+        print(f"  {e.key[:40]:<40} {shapes[:56]:<56} {e.self_cpu_time_total / 1000 * ms:>6.2f}")
 
 
 class Profiler:
@@ -233,6 +252,7 @@ class Profiler:
 
 
 def child(framework, steps, batch_size, threads, cpu_time, profile=False, fused_relu=False, tuned=False):
+    """One framework's run in this process; ``profile``: with the per-op timing of that framework."""
     if threads == 1 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core: minidl then splits nothing
     x, y, batches = load_batches(batch_size, steps)
@@ -240,7 +260,7 @@ def child(framework, steps, batch_size, threads, cpu_time, profile=False, fused_
     if framework == "minidl":
         times, loss = run_minidl(x, y, batches, clock, profile, fused_relu, tuned)
     else:
-        times, loss = run_torch(x, y, batches, threads, clock)
+        times, loss = run_torch(x, y, batches, threads, clock, profile)
     print(json.dumps(dict(times=times, loss=loss, peak_mb=memory_mb("VmHWM"))))
 
 
@@ -255,6 +275,7 @@ def main():
                    help="time with the process's CPU time instead of the wall clock: with --threads 1, a "
                         "measure of the work done that a busy machine hardly disturbs")
     p.add_argument("--profile", action="store_true", help="minidl alone: time per layer and pass")
+    p.add_argument("--profile-torch", action="store_true", help="PyTorch alone, under torch.profiler: its ops' time")
     p.add_argument("--fused-relu", action="store_true",
                    help='minidl with each ReLU inside its convolution, Conv2d(..., activation="relu") (as '
                         'Keras\'s Conv2D(activation="relu")), instead of nn.ReLU layers (as PyTorch)')
@@ -266,9 +287,10 @@ def main():
     if args.steps < 1 or args.rounds < 1 or args.batch_size < 1:
         p.error("--steps, --rounds and --batch-size must be positive")
     clean_environment()
-    if args.child or args.profile:
-        return child(args.child or "minidl", args.steps, args.batch_size, args.threads, args.cpu_time, args.profile,
-                     args.fused_relu, args.tuned)
+    if args.child or args.profile or args.profile_torch:
+        framework = args.child or ("torch" if args.profile_torch else "minidl")
+        return child(framework, args.steps, args.batch_size, args.threads, args.cpu_time,
+                     args.profile or args.profile_torch, args.fused_relu, args.tuned)
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"} if args.threads == 1 else None
     options = ["--steps", args.steps, "--batch-size", args.batch_size, "--threads", args.threads]
     flags = [flag for flag, on in (("--cpu-time", args.cpu_time), ("--fused-relu", args.fused_relu),

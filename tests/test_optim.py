@@ -114,10 +114,12 @@ def test_adam_fast_step_equals_the_plain_step_in_float32(placement):
 
 def test_adam_fast_step_flushes_subnormal_first_moments_to_zero():
     """Under an exactly-zero gradient m decays by β₁ a step into float32's subnormal range (below 1.2e-38),
-    where the CPU's arithmetic is many times slower; the fast step sets such an m to 0 (as TensorFlow's
-    flush-to-zero threads do), the plain step keeps it. Everything else agrees: the moments to the bit (the fast
-    step computes them in the plain step's order; no weight decay, so the gradients are the same), the weights
-    to rounding."""
+    where the CPU's arithmetic is many times slower; every ``FLUSH_EVERY`` steps the fast step sets such an m
+    to 0 (as TensorFlow's flush-to-zero threads do), the plain step keeps it. Everything else agrees: the
+    moments to the bit (the fast step computes them in the plain step's order; no weight decay, so the
+    gradients are the same), the weights to rounding."""
+    from minidl.fast.fast_adam import FLUSH_EVERY
+
     tiny = np.finfo(np.float32).tiny
     start = np.array([0.5, -0.25, 1.0], np.float32)
     weights = {name: nn.Parameter(start.copy()) for name in ("fast", "textbook")}
@@ -127,17 +129,27 @@ def test_adam_fast_step_flushes_subnormal_first_moments_to_zero():
         with minidl.use_kernels(name):
             opts[name].step()
         opts[name].state[0]["m"][:] = [1.05 * tiny, -1.1 * tiny, 1e-3]  # just above the subnormal range
-    for _ in range(3):
-        for name, w in weights.items():
-            w.grad = np.array([0.0, 0.0, 0.2], np.float32)
-            with minidl.use_kernels(name):
-                opts[name].step()
-    m_fast, m_plain = opts["fast"].state[0]["m"], opts["textbook"].state[0]["m"]
+
+    def steps(count):
+        for _ in range(count):
+            for name, w in weights.items():
+                w.grad = np.array([0.0, 0.0, 0.2], np.float32)
+                with minidl.use_kernels(name):
+                    opts[name].step()
+        return opts["fast"].state[0]["m"], opts["textbook"].state[0]["m"]
+
+    assert FLUSH_EVERY > 2
+    m_fast, m_plain = steps(FLUSH_EVERY - 2)  # up to step FLUSH_EVERY - 1: subnormals, not flushed yet
     assert 0 < abs(m_plain[0]) < tiny and 0 < abs(m_plain[1]) < tiny  # the plain step made subnormals
+    np.testing.assert_array_equal(m_fast, m_plain)
+    m_fast, m_plain = steps(1)  # step FLUSH_EVERY flushes them
+    assert 0 < abs(m_plain[0]) < tiny and 0 < abs(m_plain[1]) < tiny
     np.testing.assert_array_equal(m_fast[:2], 0.0)
     assert m_fast[2] == m_plain[2] and m_fast[2] > tiny  # normal moments are untouched
     np.testing.assert_array_equal(opts["fast"].state[0]["v"], opts["textbook"].state[0]["v"])
     np.testing.assert_allclose(weights["fast"].data, weights["textbook"].data, rtol=1e-6)
+    m_fast, m_plain = steps(1)  # and they stay 0 under a zero gradient
+    np.testing.assert_array_equal(m_fast[:2], 0.0)
 
 
 @pytest.mark.parametrize("workers, piece", [(2, 20), (3, 20), (2, 4)])  # 35 elements: ranges of 17-18, 11-12
