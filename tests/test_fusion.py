@@ -123,13 +123,15 @@ def test_only_minidl_max_pool_joins_the_fused_convolution(monkeypatch, pool):
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_layer_used_twice_is_fused_at_both_places_and_its_gradients_sum(monkeypatch):
-    conv = nn.Conv2d(3, 3, 3, padding=1)
-    model = nn.Sequential(conv, nn.ReLU(), conv, nn.ReLU())
-    x = rng.standard_normal((2, 3, 5, 5))
+@pytest.mark.parametrize("layer, x_shape", [(lambda: nn.Conv2d(3, 3, 3, padding=1), (2, 3, 5, 5)),
+                                            (lambda: nn.Linear(4, 4), (3, 4))])
+def test_a_layer_used_twice_is_fused_at_both_places_and_its_gradients_sum(monkeypatch, layer, x_shape):
+    shared = layer()
+    model = nn.Sequential(shared, nn.ReLU(), shared, nn.ReLU())
+    x = rng.standard_normal(x_shape)
     calls = counting(monkeypatch)
     fused = grads(model, x, as_sequential)
-    assert calls == [conv, conv]
+    assert calls == [shared, shared]
     for a, b in zip(fused, grads(model, x, layer_by_layer)):
         np.testing.assert_array_equal(a, b)
 
@@ -171,6 +173,7 @@ def test_linear_then_relu_runs_as_one_op_with_the_same_numbers(monkeypatch, x_sh
         p.data[...] = rng.standard_normal(p.shape).astype(dtype)
     model[0].weight.data[1], model[0].bias.data[1] = 0, 0
     model[0].weight.data[2], model[0].bias.data[2] = 0, -0.0
+    model[0].bias.data[0] = model[2].bias.data[0] = 10  # and one path that is active for every row
     x = rng.standard_normal(x_shape).astype(dtype)
     calls = counting(monkeypatch)
     fused = grads(model, x, as_sequential)
