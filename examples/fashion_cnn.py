@@ -38,7 +38,7 @@ from minidl.training import fit
 
 import fashion_common as common
 
-EXPECTED_TIME = "about 2.5 minutes on a quiet 2-core machine (fast kernels), far longer when other programs share the cores"
+EXPECTED_TIME = "about 2 minutes on a quiet 2-core machine (fast kernels), far longer when other programs share the cores"
 
 
 def build_model(channels=(32, 64), dropout=0.0, image_size=28, classes=10):
