@@ -64,6 +64,11 @@ def adam_update(adam, param, grad, state):
     rate = adam.lr * c / (1 - adam.beta1**adam.t)
     flush = adam.t % FLUSH_EVERY == 0
 
+    arrays = (param, grad, state["m"], state["v"], s, flags)
+    if param.size <= PIECE_ELEMENTS:  # one piece on this thread (the MLP's layers): no splitting to set up
+        _passes(*arrays, adam.beta1, adam.beta2, eps, rate, flush)
+        return
+
     def update(*arrays):  # one worker's range of the elements (or all of them), piece by piece
         n = arrays[0].size
         if arrays[0].ndim != 1 or n <= PIECE_ELEMENTS:  # not flattened: another layout, taken whole
@@ -72,7 +77,7 @@ def adam_update(adam, param, grad, state):
         for a, b in parallel.even_ranges(n, -(-n // PIECE_ELEMENTS)):
             _passes(*(x[a:b] for x in arrays), adam.beta1, adam.beta2, eps, rate, flush)
 
-    parallel.each_range(update, (param, grad, state["m"], state["v"], s, flags), SPLIT_ELEMENTS)
+    parallel.each_range(update, arrays, SPLIT_ELEMENTS)
 
 
 def _passes(theta, g, m, v, s, flags, b1, b2, eps, rate, flush):
