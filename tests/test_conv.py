@@ -75,6 +75,25 @@ def test_conv2d_matches_reference(monkeypatch, forward_path, budget, x_shape, w_
     np.testing.assert_allclose(y.data, expected, rtol=1e-12, atol=1e-12)
 
 
+def garbage_empty(shape, dtype):
+    """``memory.empty`` that hands out stale memory, as a kept array from an earlier call may be: NaN
+    wherever the caller does not write."""
+    dtype = np.dtype(dtype)
+    return np.full(shape, np.nan if dtype.kind == "f" else 1, dtype=dtype)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", [case for case in CONV_CASES if case[2] == 1])
+def test_conv2d_writes_every_element_of_its_kept_arrays(monkeypatch, forward_path, x_shape, w_shape, stride,
+                                                         padding):
+    """Kept arrays (``memory.empty``) come back with whatever the last user left in them: every path must
+    write each element it reads, the padding around a shifted-view copy of x included."""
+    monkeypatch.setattr(conv.memory, "empty", garbage_empty)
+    x, w, b = case_arrays(x_shape, w_shape)
+    y = F.conv2d(x, w, b, stride=stride, padding=padding, activation="relu")
+    np.testing.assert_allclose(y.data, np.maximum(conv2d_loops(x, w, b, stride=stride, padding=padding), 0),
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_conv2d_float32_stays_float32(forward_path):
     x, w, b = (a.astype(np.float32) for a in case_arrays((2, 3, 6, 5), (4, 3, 3, 3)))
     xt, wt, bt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)

@@ -267,11 +267,15 @@ def _conv_forward_shifted(x, weight, padding, bias=None, relu=False):
     Ho, Wo = Hp - kh + 1, Wp - kw + 1
     dtype = np.result_type(x.dtype, weight.dtype)
     # kw - 1 elements past the last row: the last window of the last tap ends there (in unused columns)
-    flat = memory.zeros((N, C, Hp * Wp + kw - 1), dtype)
+    flat = memory.empty((N, C, Hp * Wp + kw - 1), dtype)
     padded = flat[:, :, : Hp * Wp].reshape(N, C, Hp, Wp)
 
-    def copy_in(c0, c1):
-        padded[:, c0:c1, ph : ph + H, pw : pw + W] = x[:, c0:c1]
+    def copy_in(c0, c1):  # x into the middle, zeros around it (only there: x overwrites the rest)
+        block = padded[:, c0:c1]
+        block[:, :, :ph], block[:, :, ph + H :] = 0, 0
+        block[:, :, ph : ph + H, :pw], block[:, :, ph : ph + H, pw + W :] = 0, 0
+        block[:, :, ph : ph + H, pw : pw + W] = x[:, c0:c1]
+        flat[:, c0:c1, Hp * Wp :] = 0  # read only into the dropped columns, but no garbage (NaN) in a product
 
     parallel.each(copy_in, C)
     taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1), dtype=dtype)  # (kh, kw, O, C): each tap (O, C)
