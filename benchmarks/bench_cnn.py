@@ -167,13 +167,14 @@ def run_torch(x, y, batches, threads, clock, profile=False):
 
 def report_torch_profile(profiler, steps, seconds, rows=16):
     """The ops' own CPU time (without what they call) per step, the largest first, by op and input shapes."""
-    ms = 1000 / steps  # seconds in all -> milliseconds a step
-    print(f"PyTorch, {steps} steps: {seconds:.2f} s, {seconds * ms:.1f} ms/step (under the profiler); per step:")
+    print(f"PyTorch, {steps} steps: {seconds:.2f} s, {seconds * 1000 / steps:.1f} ms/step (under the profiler); "
+          "per step:")
     print(f"  {'op':<40} {'input shapes':<56} {'ms':>6}")
     events = sorted(profiler.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
     for e in events[:rows]:
         shapes = ", ".join("×".join(map(str, s)) for s in e.input_shapes if s)
-        print(f"  {e.key[:40]:<40} {shapes[:56]:<56} {e.self_cpu_time_total / 1e6 * ms:>6.2f}")
+        ms_per_step = e.self_cpu_time_total / 1000 / steps  # the profiler counts microseconds, over all steps
+        print(f"  {e.key[:40]:<40} {shapes[:56]:<56} {ms_per_step:>6.2f}")
 
 
 class Profiler:

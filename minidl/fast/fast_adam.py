@@ -71,7 +71,7 @@ def adam_update(adam, param, grad, state):
 
     def update(*arrays):  # one worker's range of the elements (or all of them), piece by piece
         n = arrays[0].size
-        if arrays[0].ndim != 1 or n <= PIECE_ELEMENTS:  # not flattened: another layout, taken whole
+        if arrays[0].ndim != 1:  # not flattened by each_range (another layout): taken whole
             _passes(*arrays, adam.beta1, adam.beta2, eps, rate, flush)
             return
         for a, b in parallel.even_ranges(n, -(-n // PIECE_ELEMENTS)):

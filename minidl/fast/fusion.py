@@ -10,7 +10,7 @@ right after the ReLU joins the same step (``ConvReLUMaxPool``): its backward app
 pool's gradient, a quarter of the size. A ``Linear`` and the ``ReLU`` after it are one op as well
 (``LinearReLU``): one node instead of two, the ReLU applied to the product's fresh output.
 
-Inside a ``Sequential`` the two are always fused when they can be, with nothing to ask: the convolution's
+Inside a ``Sequential`` the two are always fused when they can be, with nothing to ask: the layer's
 output before the ReLU is not visible anywhere (the ``Sequential`` hands it only to the ReLU), so the result
 and every gradient are the same numbers either way (``tests/test_fusion.py``). Only minidl's own layers are
 fused (the classes themselves, not subclasses, whose ``forward`` may do something else), and only on the
